@@ -1,0 +1,328 @@
+//! `mailward`: check mail with a sandboxed rule pack.
+//!
+//! Exit codes of `check` (the verdict's action):
+//! 0 accept, 10 add-header, 11 quarantine, 12 reject, 13 tempfail.
+//! Every command: 1 error (unreadable input, bad configuration, a pack that
+//! does not load), 2 usage error, 3 the sandbox failed on a message (trap,
+//! time or memory limit; `scan` and `check`).
+
+mod bench;
+mod config;
+mod corpus;
+mod output;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use config::FileConfig;
+use mailward_core::dns::Resolver;
+use mailward_core::{Action, Direction, Envelope, Settings};
+use mailward_host::{
+    Clock, DnsConfig, EngineConfig, HickoryResolver, ManualClock, Sandbox, Services, SystemClock, ZoneResolver,
+};
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Exit code when the sandbox failed on a message.
+const EXIT_SANDBOX_FAILURE: u8 = 3;
+
+#[derive(Parser)]
+#[command(name = "mailward", version, about = "Sandboxed mail filter against spoof-and-compromise attacks")]
+struct Cli {
+    /// More log output (-v info, -vv debug); logs go to stderr.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check one message and print the verdict.
+    Check(CheckArgs),
+    /// Check many messages (files, directories, mbox files).
+    Scan(ScanArgs),
+    /// Measure throughput: the sandboxed pack against the same core built natively.
+    Bench(bench::BenchArgs),
+    /// Show the rule pack's name, version and contract.
+    Info(PackArgs),
+}
+
+/// Which pack, with which deployment settings and services.
+#[derive(Args, Clone)]
+struct PackArgs {
+    /// Rule pack component (.wasm); default: the built-in pack.
+    #[arg(long, value_name = "PACK.wasm")]
+    rules: Option<PathBuf>,
+    /// Deployment settings (TOML, see README).
+    #[arg(long, value_name = "mailward.toml")]
+    config: Option<PathBuf>,
+    /// Answer DNS from this zone file only (OpenSPF `zonedata` YAML).
+    #[arg(long, value_name = "ZONE.yml")]
+    dns_zone: Option<PathBuf>,
+    /// Pretend the time is this (Unix seconds).
+    #[arg(long, value_name = "UNIX")]
+    now: Option<u64>,
+    /// Compile cache directory (default: `[rules] cache-dir`, else
+    /// $MAILWARD_CACHE_DIR, $XDG_CACHE_HOME/mailward, ~/.cache/mailward).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Do not use the on-disk compile cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+/// The SMTP envelope.
+#[derive(Args, Clone, Default)]
+struct EnvelopeArgs {
+    /// Connecting client IP.
+    #[arg(long)]
+    ip: Option<IpAddr>,
+    /// HELO/EHLO name.
+    #[arg(long)]
+    helo: Option<String>,
+    /// MAIL FROM address (`<>` or "" for the null sender); default: the
+    /// message's Return-Path.
+    #[arg(long, value_name = "ADDR")]
+    mail_from: Option<String>,
+    /// RCPT TO address (repeatable).
+    #[arg(long = "rcpt", value_name = "ADDR")]
+    rcpt: Vec<String>,
+    /// Authenticated (SASL) user; makes the message outbound.
+    #[arg(long, value_name = "USER")]
+    auth_user: Option<String>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The message (`-` or nothing: standard input).
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    envelope: EnvelopeArgs,
+    #[command(flatten)]
+    pack: PackArgs,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// Files, directories (walked recursively) and mbox files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    envelope: EnvelopeArgs,
+    #[command(flatten)]
+    pack: PackArgs,
+    /// One JSON line per message on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MAILWARD_LOG").unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Check(a) => check(a),
+        Command::Scan(a) => scan(a),
+        Command::Bench(a) => bench::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Info(a) => info(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailward: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Everything a command needs to run the pack.
+struct Setup {
+    sandbox: Sandbox,
+    settings: Settings,
+    resolver: Arc<dyn Resolver>,
+    now: Option<u64>,
+}
+
+impl PackArgs {
+    fn setup(&self) -> Result<Setup> {
+        let file = match &self.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let zone = self.dns_zone.clone().or(file.dns.zone.clone());
+        let resolver: Arc<dyn Resolver> = match zone {
+            Some(z) => {
+                let text = std::fs::read_to_string(&z).with_context(|| format!("reading {}", z.display()))?;
+                Arc::new(ZoneResolver::from_yaml(&text).with_context(|| format!("parsing {}", z.display()))?)
+            }
+            None => {
+                let mut dns = DnsConfig {
+                    servers: file.dns.servers.clone(),
+                    ..DnsConfig::default()
+                };
+                if let Some(ms) = file.dns.timeout_ms {
+                    dns.timeout = std::time::Duration::from_millis(ms);
+                }
+                if let Some(a) = file.dns.attempts {
+                    dns.attempts = a;
+                }
+                Arc::new(HickoryResolver::new(&dns).map_err(anyhow::Error::msg)?)
+            }
+        };
+        let clock: Arc<dyn Clock> = match self.now {
+            Some(t) => Arc::new(ManualClock::new(t)),
+            None => Arc::new(SystemClock),
+        };
+        let rules = self.rules.clone().or(file.rules.path.clone());
+        let bytes = match &rules {
+            Some(p) => mailward_host::read_pack(p)?,
+            None => mailward_pack::DEFAULT_PACK.to_vec(),
+        };
+        let mut engine = EngineConfig::default();
+        if let Some(d) = self.cache_dir.as_ref().or(file.rules.cache_dir.as_ref()) {
+            engine.cache_dir = Some(d.clone());
+        }
+        if self.no_cache {
+            engine.cache_dir = None;
+        }
+        let limits = file.limits();
+        engine.max_memory_bytes = limits.max_memory_bytes;
+        let services = Services {
+            resolver: resolver.clone(),
+            clock,
+        };
+        let sandbox = mailward_host::sandbox(engine, &bytes, &file.policy, services, limits).with_context(|| {
+            format!(
+                "loading rule pack {}",
+                rules.as_ref().map_or("(built-in)".to_string(), |p| p.display().to_string())
+            )
+        })?;
+        Ok(Setup {
+            sandbox,
+            settings: file.policy,
+            resolver,
+            now: self.now,
+        })
+    }
+}
+
+impl EnvelopeArgs {
+    /// The envelope for `message`: flags first, then what the message says.
+    fn envelope(&self, message: &[u8]) -> Envelope {
+        let msg = mailward_core::message::Message::parse(message);
+        let mail_from = match &self.mail_from {
+            Some(m) => m.trim_matches(['<', '>']).to_string(),
+            None => msg
+                .header_text("Return-Path")
+                .map(|r| r.trim().trim_matches(['<', '>']).to_string())
+                .unwrap_or_default(),
+        };
+        Envelope {
+            client_ip: self.ip,
+            helo: self.helo.clone(),
+            mail_from,
+            rcpt_to: self.rcpt.clone(),
+            auth_user: self.auth_user.clone(),
+            direction: if self.auth_user.is_some() {
+                Direction::Outbound
+            } else {
+                Direction::Inbound
+            },
+            queue_id: None,
+        }
+    }
+}
+
+fn exit_for(action: Action) -> ExitCode {
+    ExitCode::from(match action {
+        Action::Accept => 0,
+        Action::AddHeader => 10,
+        Action::Quarantine => 11,
+        Action::Reject => 12,
+        Action::Tempfail => 13,
+    })
+}
+
+fn check(a: CheckArgs) -> Result<ExitCode> {
+    let message = match a.file.as_deref() {
+        None => read_stdin()?,
+        Some(p) if p.as_os_str() == "-" => read_stdin()?,
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+    };
+    let message = corpus::messages_in(std::path::Path::new("-"), message)
+        .into_iter()
+        .next()
+        .map(|i| i.bytes)
+        .unwrap_or_default();
+    let setup = a.pack.setup()?;
+    let envelope = a.envelope.envelope(&message);
+    match setup.sandbox.check(&envelope, &message) {
+        Ok(v) => {
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", output::human(&v));
+            }
+            Ok(exit_for(v.action))
+        }
+        Err(e) => {
+            eprintln!("mailward: the sandbox failed on this message: {e}");
+            Ok(ExitCode::from(EXIT_SANDBOX_FAILURE))
+        }
+    }
+}
+
+fn read_stdin() -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+    Ok(buf)
+}
+
+fn info(a: PackArgs) -> Result<ExitCode> {
+    let setup = a.setup()?;
+    let p = setup.sandbox.pack();
+    println!("name:      {}", p.info.name);
+    println!("version:   {}", p.info.version);
+    println!("contract:  {}", p.info.contract);
+    println!("about:     {}", p.info.description);
+    println!("sha256:    {}", p.sha256);
+    println!("readiness: {:?} in {:.1} ms", p.readiness, p.load_time.as_secs_f64() * 1e3);
+    println!("memory:    {:.1} MiB at instantiation", p.initial_memory as f64 / 1048576.0);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scan(a: ScanArgs) -> Result<ExitCode> {
+    let files = corpus::files(&a.paths)?;
+    if files.is_empty() {
+        bail!("no files under {:?}", a.paths);
+    }
+    let setup = a.pack.setup()?;
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let summary = output::scan(&setup.sandbox, &a.envelope, &files, jobs, a.json)?;
+    Ok(if summary.failures > 0 {
+        ExitCode::from(EXIT_SANDBOX_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,57 @@
+//! Content rules from the pack: header, body and URI patterns.
+//!
+//! Body patterns see the subject and the visible text (text parts and HTML
+//! rendered as text) with whitespace runs collapsed to one space, in one
+//! pass of one automaton. URI patterns see each link target. Header
+//! patterns see one field's decoded value, its addresses or display names.
+
+use super::{Context, Findings};
+use crate::message::collapse_whitespace_into;
+use crate::pack::HeaderPart;
+
+/// Symbols this module emits besides the pack's own rules.
+pub const SYMBOLS: &[&str] = &["MW_MESSAGE_MALFORMED", "MW_EMPTY_MESSAGE"];
+
+/// Runs the pack's content rules.
+pub fn check(cx: &Context<'_>, findings: &mut Findings) {
+    let msg = cx.message;
+    let pack = cx.pack;
+    if msg.raw().iter().all(u8::is_ascii_whitespace) {
+        findings.fire(pack, "MW_EMPTY_MESSAGE", &[]);
+    }
+    if let Some(problem) = msg.parse_problems().first() {
+        findings.fire(pack, "MW_MESSAGE_MALFORMED", &[problem]);
+    }
+
+    for group in &pack.headers {
+        for h in msg.headers_named(&group.header) {
+            let text = match group.part {
+                HeaderPart::Value => msg.header_text_of(h),
+                HeaderPart::Addr | HeaderPart::Name => {
+                    let boxes = crate::message::parse_mailboxes(h.value);
+                    let parts: Vec<&str> = boxes
+                        .iter()
+                        .map(|b| match group.part {
+                            HeaderPart::Addr => b.address.as_str(),
+                            _ => b.name.as_deref().unwrap_or(""),
+                        })
+                        .collect();
+                    parts.join("\n")
+                }
+            };
+            group.set.scan(&text, &mut |sym, matched| findings.fire_index(sym, matched));
+        }
+    }
+
+    let mut body = String::with_capacity(msg.text().len() + 128);
+    if let Some(s) = msg.subject() {
+        collapse_whitespace_into(&mut body, &s);
+        body.push(' ');
+    }
+    collapse_whitespace_into(&mut body, msg.text());
+    pack.body.scan(&body, &mut |sym, matched| findings.fire_index(sym, matched));
+
+    for link in msg.links() {
+        pack.uri.scan(&link.href, &mut |sym, _| findings.fire_index(sym, &link.href));
+    }
+}

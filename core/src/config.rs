@@ -1,0 +1,92 @@
+//! Deployment settings merged with a pack's defaults, validated once.
+
+use crate::pack::{ActionThresholds, RulePack};
+use crate::types::Settings;
+use std::collections::BTreeMap;
+
+/// The validated, ready-to-use form of [`Settings`] for one pack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Protected domains, lower-case, no trailing dot.
+    pub protected_domains: Vec<String>,
+    /// Effective thresholds.
+    pub thresholds: ActionThresholds,
+    /// Trusted ARC sealers, lower-case.
+    pub trusted_arc_sealers: Vec<String>,
+    /// authserv-id for Authentication-Results.
+    pub authserv_id: String,
+    /// Pack options: the pack's defaults overridden by the settings.
+    pub options: BTreeMap<String, String>,
+}
+
+/// The authserv-id used when the deployment does not name one.
+pub const DEFAULT_AUTHSERV_ID: &str = "mailward";
+
+fn normalise_domain(d: &str) -> Result<String, String> {
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    if d.is_empty() || !crate::dns::is_valid_query_name(&d) || d.contains(char::is_whitespace) {
+        return Err(format!("{d:?} is not a domain name"));
+    }
+    Ok(d)
+}
+
+impl Config {
+    /// The pack's defaults with no deployment settings.
+    pub fn defaults(pack: &RulePack) -> Self {
+        Config {
+            protected_domains: Vec::new(),
+            thresholds: pack.thresholds,
+            trusted_arc_sealers: Vec::new(),
+            authserv_id: DEFAULT_AUTHSERV_ID.to_string(),
+            options: pack.options.clone(),
+        }
+    }
+
+    /// Validates `settings` against `pack`. Errors name the bad setting.
+    pub fn new(pack: &RulePack, settings: &Settings) -> Result<Self, String> {
+        let mut c = Config::defaults(pack);
+        c.protected_domains = settings
+            .protected_domains
+            .iter()
+            .map(|d| normalise_domain(d).map_err(|e| format!("protected-domains: {e}")))
+            .collect::<Result<_, _>>()?;
+        c.trusted_arc_sealers = settings
+            .trusted_arc_sealers
+            .iter()
+            .map(|d| normalise_domain(d).map_err(|e| format!("trusted-arc-sealers: {e}")))
+            .collect::<Result<_, _>>()?;
+        let t = &settings.thresholds;
+        c.thresholds = ActionThresholds {
+            add_header: t.add_header.unwrap_or(pack.thresholds.add_header),
+            quarantine: t.quarantine.unwrap_or(pack.thresholds.quarantine),
+            reject: t.reject.unwrap_or(pack.thresholds.reject),
+        };
+        c.thresholds.validate().map_err(|e| format!("thresholds: {e}"))?;
+        let id = settings.authserv_id.trim();
+        if !id.is_empty() {
+            if !id.bytes().all(|b| b.is_ascii_graphic() && !b"();\"\\".contains(&b)) {
+                return Err(format!("authserv-id {id:?} must be a token without spaces or specials"));
+            }
+            c.authserv_id = id.to_string();
+        }
+        for (k, v) in &settings.options {
+            if !c.options.contains_key(k) {
+                let known: Vec<_> = pack.options.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "unknown option {k:?}; this pack knows: {}",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ));
+            }
+            c.options.insert(k.clone(), v.clone());
+        }
+        Ok(c)
+    }
+
+    /// True when `domain` is a protected domain or a subdomain of one.
+    pub fn is_protected(&self, domain: &str) -> bool {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.protected_domains.iter().any(|p| {
+            domain == *p || (domain.len() > p.len() && domain.ends_with(p.as_str()) && domain.as_bytes()[domain.len() - p.len() - 1] == b'.')
+        })
+    }
+}

@@ -1,0 +1,26 @@
+//! mailward's filter core.
+//!
+//! Pure Rust with no I/O: everything from outside (DNS, clock, log) comes
+//! through [`Env`]. The same code runs inside the WebAssembly rule pack
+//! (`mailward-guest`) and natively (tests, benchmarks, fuzzing).
+//!
+//! ```text
+//!   raw bytes ──► Message::parse ──► checks::* ──► Findings ──► verdict::finish ──► Verdict
+//!                                       │  emit symbols          │ meta rules, scores,
+//!                                       └─ Env (dns, clock, log) │ thresholds from the RulePack
+//! ```
+
+pub mod checks;
+pub mod config;
+pub mod dns;
+pub mod env;
+mod filter;
+pub mod message;
+pub mod pack;
+pub mod types;
+pub mod verdict;
+
+pub use env::{Env, Level, ResolverEnv};
+pub use filter::Filter;
+pub use pack::{PackError, RulePack};
+pub use types::{Action, Direction, Envelope, Header, PackInfo, Settings, SmtpReply, Symbol, Thresholds, Verdict};

@@ -1,0 +1,467 @@
+//! One parsed message, shared by every check.
+//!
+//! The raw header fields are split by our own code (authentication checks
+//! need the exact bytes); MIME decoding, charsets and RFC 2047 words come
+//! from `mail-parser`. Parsing never fails: a message mail-parser cannot
+//! read still has its raw headers and an empty body view, and
+//! [`Message::parse_problems`] says what went wrong.
+
+pub mod html;
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+/// Parses MIME structure only: other header fields stay raw (we split and
+/// decode the ones checks need ourselves), which skips mail-parser's
+/// costly parsing of Received and friends.
+static BODY_PARSER: LazyLock<mail_parser::MessageParser> = LazyLock::new(|| {
+    mail_parser::MessageParser::new()
+        .with_mime_headers()
+        .default_header_raw()
+});
+
+/// Decodes RFC 2047 words of one unstructured field.
+static TEXT_PARSER: LazyLock<mail_parser::MessageParser> = LazyLock::new(|| {
+    mail_parser::MessageParser::new()
+        .header_text(mail_parser::HeaderName::Subject)
+        .default_header_ignore()
+});
+
+/// Parses one address-list field.
+static ADDRESS_PARSER: LazyLock<mail_parser::MessageParser> = LazyLock::new(|| {
+    mail_parser::MessageParser::new()
+        .header_address(mail_parser::HeaderName::From)
+        .default_header_ignore()
+});
+
+/// Most bytes of decoded text the content checks look at.
+pub const MAX_TEXT_BYTES: usize = 512 * 1024;
+
+/// One header field as it appears in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawHeader<'a> {
+    /// Field name as written (case preserved), without the colon.
+    pub name: &'a str,
+    /// Raw value after the colon, folding and line ends kept.
+    pub value: &'a [u8],
+    /// The whole field including the name and its final line end.
+    pub raw: &'a [u8],
+}
+
+impl RawHeader<'_> {
+    /// The value unfolded, trimmed, invalid UTF-8 replaced.
+    pub fn unfolded(&self) -> String {
+        unfold(self.value)
+    }
+}
+
+/// Unfolds a raw header value: line ends removed, whitespace runs kept as
+/// written, ends trimmed, invalid UTF-8 replaced.
+pub fn unfold(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if ch != '\r' && ch != '\n' {
+            out.push(ch);
+        }
+    }
+    out.trim().to_string()
+}
+
+/// A mailbox from an address header.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Mailbox {
+    /// Display name, decoded.
+    pub name: Option<String>,
+    /// The address as written (may be empty or malformed).
+    pub address: String,
+}
+
+impl Mailbox {
+    /// The domain part of the address, lower-cased, if there is one.
+    pub fn domain(&self) -> Option<String> {
+        domain_of(&self.address)
+    }
+}
+
+/// The lower-cased domain of an address (`user@Example.COM` → `example.com`).
+pub fn domain_of(address: &str) -> Option<String> {
+    let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let (_, domain) = address.rsplit_once('@')?;
+    let domain = domain.trim().trim_end_matches('.');
+    if domain.is_empty() {
+        None
+    } else {
+        Some(domain.to_ascii_lowercase())
+    }
+}
+
+/// A link found in the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The target as written (`href`, or the bare URL in text).
+    pub href: String,
+    /// The visible anchor text for HTML links; empty for bare URLs.
+    pub text: String,
+}
+
+/// A message prepared for the checks.
+#[derive(Debug)]
+pub struct Message<'a> {
+    raw: &'a [u8],
+    headers: Vec<RawHeader<'a>>,
+    body_offset: usize,
+    parsed: Option<mail_parser::Message<'a>>,
+    text: String,
+    links: Vec<Link>,
+    problems: Vec<&'static str>,
+}
+
+impl<'a> Message<'a> {
+    /// Parses `raw` (CRLF or LF line ends). Never fails.
+    pub fn parse(raw: &'a [u8]) -> Self {
+        let (headers, body_offset, mut problems) = split_header(raw);
+        let parsed = BODY_PARSER.parse(raw);
+        if parsed.is_none() {
+            problems.push("MIME structure could not be parsed");
+        }
+        let mut text = String::new();
+        let mut links = Vec::new();
+        if let Some(m) = &parsed {
+            for i in 0..m.text_body_count() {
+                if let Some(t) = m.body_text(i) {
+                    push_limited(&mut text, &t);
+                    text.push('\n');
+                }
+            }
+            for part in m.html_bodies() {
+                if let mail_parser::PartType::Html(h) = &part.body {
+                    html::extract_links(h, &mut links);
+                }
+            }
+            if m.parts.iter().any(|p| p.is_encoding_problem) {
+                problems.push("a MIME part has an encoding problem");
+            }
+        } else if body_offset < raw.len() {
+            push_limited(&mut text, &String::from_utf8_lossy(&raw[body_offset..]));
+        }
+        html::extract_bare_urls(&text, &mut links);
+        Message {
+            raw,
+            headers,
+            body_offset,
+            parsed,
+            text,
+            links,
+            problems,
+        }
+    }
+
+    /// The raw message bytes.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The raw body (everything after the blank line).
+    pub fn raw_body(&self) -> &'a [u8] {
+        &self.raw[self.body_offset.min(self.raw.len())..]
+    }
+
+    /// Header fields in message order.
+    pub fn headers(&self) -> &[RawHeader<'a>] {
+        &self.headers
+    }
+
+    /// Header fields called `name` (case-insensitive), in message order.
+    pub fn headers_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s RawHeader<'a>> {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The first header called `name`, unfolded and with RFC 2047 words
+    /// decoded.
+    pub fn header_text(&self, name: &str) -> Option<String> {
+        self.headers_named(name).next().map(|h| decode_words(h))
+    }
+
+    /// One field's value, unfolded and with RFC 2047 words decoded.
+    pub fn header_text_of(&self, header: &RawHeader<'_>) -> String {
+        decode_words(header)
+    }
+
+    /// Every header called `name`, unfolded and decoded.
+    pub fn header_texts(&self, name: &str) -> Vec<String> {
+        self.headers_named(name).map(decode_words).collect()
+    }
+
+    /// The mail-parser view, when the MIME structure was readable.
+    pub fn parsed(&self) -> Option<&mail_parser::Message<'a>> {
+        self.parsed.as_ref()
+    }
+
+    /// The decoded subject.
+    pub fn subject(&self) -> Option<String> {
+        self.header_text("Subject")
+    }
+
+    /// The first mailbox of the first From field.
+    pub fn from(&self) -> Option<Mailbox> {
+        self.mailboxes("From").into_iter().next()
+    }
+
+    /// The mailboxes of the first field called `name` (From, Reply-To,
+    /// Sender, Resent-From, …).
+    pub fn mailboxes(&self, name: &str) -> Vec<Mailbox> {
+        let Some(h) = self.headers_named(name).next() else {
+            return Vec::new();
+        };
+        parse_mailboxes(h.value)
+    }
+
+    /// Visible text of the message: text parts, and HTML parts rendered
+    /// as text, at most [`MAX_TEXT_BYTES`].
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Links in the HTML parts and bare URLs in the text.
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    /// What was wrong with the message's syntax, if anything.
+    pub fn parse_problems(&self) -> &[&'static str] {
+        &self.problems
+    }
+}
+
+fn push_limited(out: &mut String, text: &str) {
+    let room = MAX_TEXT_BYTES.saturating_sub(out.len());
+    if text.len() <= room {
+        out.push_str(text);
+    } else {
+        let mut end = room;
+        while end > 0 && !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push_str(&text[..end]);
+    }
+}
+
+fn decode_words(h: &RawHeader<'_>) -> String {
+    let unfolded = h.unfolded();
+    if !unfolded.contains("=?") {
+        return unfolded;
+    }
+    // Let mail-parser decode RFC 2047 encoded-words through its
+    // unstructured-text parser.
+    let mut field = Vec::with_capacity(unfolded.len() + 20);
+    field.extend_from_slice(b"Subject: ");
+    field.extend_from_slice(unfolded.as_bytes());
+    field.extend_from_slice(b"\r\n\r\n");
+    TEXT_PARSER
+        .parse_headers(&field[..])
+        .and_then(|m| m.subject().map(str::to_string))
+        .unwrap_or(unfolded)
+}
+
+/// Parses an address-list field value into mailboxes (groups flattened).
+pub fn parse_mailboxes(value: &[u8]) -> Vec<Mailbox> {
+    let mut field = Vec::with_capacity(value.len() + 12);
+    field.extend_from_slice(b"From:");
+    field.extend_from_slice(value);
+    if !value.ends_with(b"\n") {
+        field.extend_from_slice(b"\r\n");
+    }
+    field.extend_from_slice(b"\r\n");
+    let Some(m) = ADDRESS_PARSER.parse_headers(&field[..]) else {
+        return Vec::new();
+    };
+    let Some(addr) = m.from() else {
+        return Vec::new();
+    };
+    addr.iter()
+        .map(|a| Mailbox {
+            name: a
+                .name
+                .as_ref()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty()),
+            address: a.address.as_deref().map(str::trim).unwrap_or("").to_string(),
+        })
+        .collect()
+}
+
+/// Splits the header section into fields. Returns the fields, the offset of
+/// the body and the syntax problems seen.
+fn split_header(raw: &[u8]) -> (Vec<RawHeader<'_>>, usize, Vec<&'static str>) {
+    let mut headers = Vec::new();
+    let mut problems = Vec::new();
+    let mut pos = 0;
+    // An mbox "From " line before the header is not a field.
+    if raw.starts_with(b"From ") {
+        pos = line_end(raw, 0);
+    }
+    let mut field_start: Option<(usize, usize)> = None; // (start, colon)
+    loop {
+        if pos >= raw.len() {
+            close_field(raw, field_start.take(), raw.len(), &mut headers);
+            return (headers, raw.len(), problems);
+        }
+        let end = line_end(raw, pos);
+        let line = &raw[pos..end];
+        let content = trim_eol(line);
+        if content.is_empty() {
+            close_field(raw, field_start.take(), pos, &mut headers);
+            return (headers, end, problems);
+        }
+        if content[0] == b' ' || content[0] == b'\t' {
+            if field_start.is_none() {
+                problems.push("continuation line before the first header field");
+            }
+        } else {
+            close_field(raw, field_start.take(), pos, &mut headers);
+            match content.iter().position(|&b| b == b':') {
+                Some(colon)
+                    if colon > 0
+                        && content[..colon]
+                            .iter()
+                            .all(|&b| (33..=126).contains(&b) && b != b':') =>
+                {
+                    field_start = Some((pos, pos + colon));
+                }
+                Some(colon)
+                    if colon > 0
+                        && content[..colon].trim_ascii_end().iter().all(|&b| b > 32 && b < 127) =>
+                {
+                    // "Name : value" — obsolete syntax with space before the colon.
+                    problems.push("space before a header field's colon");
+                    field_start = Some((pos, pos + colon));
+                }
+                _ => problems.push("header line without a field name"),
+            }
+        }
+        pos = end;
+    }
+}
+
+fn close_field<'a>(
+    raw: &'a [u8],
+    field: Option<(usize, usize)>,
+    end: usize,
+    out: &mut Vec<RawHeader<'a>>,
+) {
+    if let Some((start, colon)) = field {
+        let name = std::str::from_utf8(raw[start..colon].trim_ascii_end()).unwrap_or("");
+        out.push(RawHeader {
+            name,
+            value: &raw[colon + 1..end],
+            raw: &raw[start..end],
+        });
+    }
+}
+
+fn line_end(raw: &[u8], from: usize) -> usize {
+    match raw[from..].iter().position(|&b| b == b'\n') {
+        Some(i) => from + i + 1,
+        None => raw.len(),
+    }
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Appends `text` to `out` with whitespace runs collapsed to one space
+/// (a run at the start of `text` joins a space already ending `out`).
+pub fn collapse_whitespace_into(out: &mut String, text: &str) {
+    out.reserve(text.len());
+    let mut in_space = out.ends_with(' ');
+    for ch in text.chars() {
+        if ch.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+                in_space = true;
+            }
+        } else {
+            out.push(ch);
+            in_space = false;
+        }
+    }
+}
+
+/// Collapses whitespace runs to one space; used to normalise text for
+/// body rules.
+pub fn collapse_whitespace(text: &str) -> Cow<'_, str> {
+    let needs = text
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace())
+        || text.bytes().any(|b| b.is_ascii_whitespace() && b != b' ');
+    if !needs {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_space = false;
+    for ch in text.chars() {
+        if ch.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+                in_space = true;
+            }
+        } else {
+            out.push(ch);
+            in_space = false;
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_folded_fields_and_body() {
+        let raw = b"From: A <a@example.com>\r\nSubject: hello\r\n  world\r\nX-Empty:\r\n\r\nbody\r\n";
+        let m = Message::parse(raw);
+        let names: Vec<_> = m.headers().iter().map(|h| h.name).collect();
+        assert_eq!(names, ["From", "Subject", "X-Empty"]);
+        assert_eq!(m.subject().as_deref(), Some("hello  world"));
+        assert_eq!(m.raw_body(), b"body\r\n");
+        assert_eq!(m.from().unwrap().address, "a@example.com");
+        assert_eq!(m.from().unwrap().name.as_deref(), Some("A"));
+        assert!(m.parse_problems().is_empty());
+    }
+
+    #[test]
+    fn lf_only_and_encoded_words() {
+        let raw = b"Subject: =?utf-8?q?caf=C3=A9?=\nFrom: =?utf-8?b?SsO2cmc=?= <j@example.org>\n\nhi\n";
+        let m = Message::parse(raw);
+        assert_eq!(m.subject().as_deref(), Some("caf\u{e9}"));
+        assert_eq!(m.from().unwrap().name.as_deref(), Some("J\u{f6}rg"));
+        assert_eq!(m.from().unwrap().domain().as_deref(), Some("example.org"));
+        assert!(m.text().contains("hi"));
+    }
+
+    #[test]
+    fn garbage_still_parses() {
+        for raw in [&b""[..], b"\0\0\0", b"no colon here\n\nbody", b" leading continuation\n"] {
+            let m = Message::parse(raw);
+            assert!(m.headers().len() <= 1);
+        }
+        let m = Message::parse(b"no colon here\n\nbody");
+        assert_eq!(m.parse_problems()[0], "header line without a field name");
+    }
+
+    #[test]
+    fn whitespace_collapse() {
+        assert_eq!(collapse_whitespace("a  b\n\tc"), "a b c");
+        let mut s = String::from("x ");
+        collapse_whitespace_into(&mut s, "  y\r\n z ");
+        assert_eq!(s, "x y z ");
+        assert!(matches!(collapse_whitespace("a b c"), Cow::Borrowed(_)));
+    }
+}

@@ -1,0 +1,378 @@
+//! Many patterns over one text, fast, with no per-message warm-up.
+//!
+//! Each pattern's required prefix literals are extracted at compile time
+//! (every match starts with one of them). One Aho-Corasick automaton finds
+//! every literal occurrence in a single pass; a pattern runs only where one
+//! of its literals occurs, as an *anchored* search starting there, on a
+//! fully determinized (sparse) DFA. Patterns without a usable literal set
+//! run unanchored over the whole text.
+//!
+//! Every automaton is built completely when the pack loads and is only
+//! read afterwards. That matters inside the sandbox: each message gets a
+//! fresh instance of the pre-initialised snapshot, so a lazily built
+//! automaton (the `regex` crate's default) would be rebuilt — and its
+//! memory rewritten — for every message. A pattern too large for a full
+//! DFA falls back to the `regex` crate's engine and is reported by
+//! [`PatternSet::lazy_patterns`].
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex::Regex;
+use regex_automata::dfa::{Automaton, StartKind, dense};
+use regex_automata::{Anchored, Input};
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Repetition};
+
+/// Literals shorter than this make a weak filter; such patterns always run.
+const MIN_LITERAL: usize = 3;
+
+/// Largest DFA (bytes, while determinizing) built for one pattern.
+const DFA_SIZE_LIMIT: usize = 8 << 20;
+
+/// Most literal occurrences tried per pattern before one unanchored search.
+const MAX_STARTS: usize = 256;
+
+/// One pattern of a set.
+#[derive(Debug)]
+struct Pattern {
+    symbol: usize,
+    /// The `regex` engine, kept only where the DFA cannot do the job alone:
+    /// patterns without a DFA, and unanchored patterns (to find where a
+    /// match starts).
+    regex: Option<Regex>,
+    /// The full DFA, when the pattern fits the size limit.
+    dfa: Option<dense::DFA<Vec<u32>>>,
+}
+
+impl Pattern {
+    /// The match starting exactly at `start`, if any.
+    fn anchored_at(&self, text: &str, start: usize) -> Option<usize> {
+        let dfa = self.dfa.as_ref()?;
+        let input = Input::new(text).range(start..).anchored(Anchored::Yes);
+        dfa.try_search_fwd(&input).ok().flatten().map(|m| m.offset())
+    }
+
+    /// The leftmost match in `text[from..]`, as (start, end).
+    fn find_from(&self, text: &str, from: usize) -> Option<(usize, usize)> {
+        if let Some(re) = &self.regex {
+            return re.find_at(text, from).map(|m| (m.start(), m.end()));
+        }
+        let dfa = self.dfa.as_ref()?;
+        let end = dfa.try_search_fwd(&Input::new(text).range(from..)).ok().flatten()?.offset();
+        // The leftmost match ends at `end`; it starts at the first position
+        // from which an anchored search matches. (Only reached on rare
+        // paths: see `scan`.)
+        (from..=end)
+            .filter(|&s| text.is_char_boundary(s))
+            .find_map(|s| self.anchored_at(text, s).map(|e| (s, e)))
+    }
+}
+
+fn build_dfa(pattern: &str) -> Option<dense::DFA<Vec<u32>>> {
+    let dense = dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .match_kind(regex_automata::MatchKind::LeftmostFirst)
+                .start_kind(StartKind::Both)
+                .minimize(false)
+                .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+        )
+        .build(pattern)
+        .ok()?;
+    Some(dense)
+}
+
+/// Compiled patterns with a shared literal prefilter.
+#[derive(Debug)]
+pub struct PatternSet {
+    patterns: Vec<Pattern>,
+    prefilter: Option<AhoCorasick>,
+    /// For each prefilter literal, the patterns it admits.
+    admits: Vec<Vec<u32>>,
+    /// Patterns without a literal set.
+    always: Vec<u32>,
+}
+
+impl PatternSet {
+    /// Builds a set from `(symbol, source, compiled)` triples.
+    pub fn build(rules: Vec<(usize, String, Regex)>) -> Result<Self, String> {
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut admits: Vec<Vec<u32>> = Vec::new();
+        let mut always = Vec::new();
+        let mut patterns = Vec::with_capacity(rules.len());
+        for (i, (symbol, src, regex)) in rules.into_iter().enumerate() {
+            let id = u32::try_from(i).map_err(|_| "too many patterns".to_string())?;
+            let dfa = build_dfa(&src);
+            let literals_found = prefix_literals(&src);
+            let keep_regex = dfa.is_none() || literals_found.is_none();
+            match literals_found {
+                Some(lits) => {
+                    for lit in lits {
+                        match literals.iter().position(|l| *l == lit) {
+                            Some(k) => admits[k].push(id),
+                            None => {
+                                literals.push(lit);
+                                admits.push(vec![id]);
+                            }
+                        }
+                    }
+                }
+                None => always.push(id),
+            }
+            patterns.push(Pattern {
+                symbol,
+                regex: keep_regex.then_some(regex),
+                dfa,
+            });
+        }
+        let prefilter = if literals.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .match_kind(MatchKind::Standard)
+                    .build(&literals)
+                    .map_err(|e| format!("building the literal prefilter: {e}"))?,
+            )
+        };
+        Ok(PatternSet {
+            patterns,
+            prefilter,
+            admits,
+            always,
+        })
+    }
+
+    /// Number of patterns.
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// True when the set has no patterns.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Number of patterns that run on every text (no literal prefilter).
+    pub fn unfiltered(&self) -> usize {
+        self.always.len()
+    }
+
+    /// Symbols of the patterns too large for a full DFA (they run on the
+    /// regex crate's lazily built automaton: slower inside the sandbox).
+    pub fn lazy_patterns(&self) -> Vec<usize> {
+        self.patterns.iter().filter(|p| p.dfa.is_none()).map(|p| p.symbol).collect()
+    }
+
+    /// Bytes of automata held by the set.
+    pub fn memory_usage(&self) -> usize {
+        self.prefilter.as_ref().map_or(0, |a| a.memory_usage())
+            + self.patterns.iter().map(|p| p.dfa.as_ref().map_or(0, |d| d.memory_usage())).sum::<usize>()
+    }
+
+    /// Runs the set over `text`; calls `hit(symbol, matched_text)` for each
+    /// pattern that matches (its leftmost match), in pattern order.
+    pub fn scan(&self, text: &str, hit: &mut dyn FnMut(usize, &str)) {
+        if self.patterns.is_empty() {
+            return;
+        }
+        // (pattern, start) pairs where a pattern's literal occurs.
+        let mut starts: Vec<(u32, u32)> = Vec::new();
+        let mut everywhere = false;
+        match &self.prefilter {
+            // Two letters fold to ASCII under Unicode case-insensitivity
+            // (KELVIN SIGN → k, LONG S → s) but not under the prefilter's
+            // ASCII folding: with either present, search everything.
+            Some(_) if text.contains(['\u{212A}', '\u{17F}']) => everywhere = true,
+            Some(ac) => {
+                for m in ac.find_overlapping_iter(text) {
+                    let at = u32::try_from(m.start()).unwrap_or(u32::MAX);
+                    for &i in &self.admits[m.pattern().as_usize()] {
+                        starts.push((i, at));
+                    }
+                }
+            }
+            None => {}
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        let mut matched: Vec<Option<(usize, usize)>> = vec![None; self.patterns.len()];
+        let mut k = 0;
+        while k < starts.len() {
+            let i = starts[k].0;
+            let group_end = starts[k..].iter().position(|s| s.0 != i).map_or(starts.len(), |n| k + n);
+            let p = &self.patterns[i as usize];
+            let group = &starts[k..group_end];
+            matched[i as usize] = if p.dfa.is_none() || group.len() > MAX_STARTS {
+                p.find_from(text, group[0].1 as usize)
+            } else {
+                group.iter().find_map(|&(_, at)| {
+                    let at = at as usize;
+                    p.anchored_at(text, at).map(|end| (at, end))
+                })
+            };
+            k = group_end;
+        }
+        for (i, p) in self.patterns.iter().enumerate() {
+            let unfiltered = everywhere || self.always.contains(&(i as u32));
+            if unfiltered {
+                matched[i] = p.find_from(text, 0);
+            }
+            if let Some((s, e)) = matched[i] {
+                hit(p.symbol, &text[s..e]);
+            }
+        }
+    }
+}
+
+/// The lower-cased literals every match of `pattern` starts with, or
+/// `None` when there is no usable finite set.
+pub fn prefix_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    let hir = regex_syntax::ParserBuilder::new().build().parse(pattern).ok()?;
+    let hir = fold_ascii_letters(hir);
+    let mut ex = Extractor::new();
+    ex.kind(ExtractKind::Prefix)
+        .limit_class(4)
+        .limit_repeat(4)
+        .limit_literal_len(16)
+        .limit_total(256);
+    let seq = ex.extract(&hir);
+    let lits = seq.literals()?;
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for l in lits {
+        let lower = l.as_bytes().to_ascii_lowercase();
+        if lower.len() < MIN_LITERAL {
+            return None;
+        }
+        if !out.contains(&lower) {
+            out.push(lower);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Replaces each class that is exactly the case-fold closure of one ASCII
+/// letter (`[Aa]`, `[Kk\u{212A}]`) by the lower-case letter, so literal
+/// extraction sees words, not 2ⁿ case variants. The prefilter matches
+/// ASCII case-insensitively, which makes this exact but for the two
+/// non-ASCII letters handled in [`PatternSet::scan`].
+fn fold_ascii_letters(hir: Hir) -> Hir {
+    match hir.into_kind() {
+        HirKind::Class(Class::Unicode(cls)) => match single_letter(&cls) {
+            Some(c) => Hir::literal([c]),
+            None => Hir::class(Class::Unicode(cls)),
+        },
+        HirKind::Class(other) => Hir::class(other),
+        HirKind::Concat(subs) => Hir::concat(subs.into_iter().map(fold_ascii_letters).collect()),
+        HirKind::Alternation(subs) => Hir::alternation(subs.into_iter().map(fold_ascii_letters).collect()),
+        HirKind::Repetition(rep) => Hir::repetition(Repetition {
+            sub: Box::new(fold_ascii_letters(*rep.sub)),
+            ..rep
+        }),
+        HirKind::Capture(mut cap) => {
+            cap.sub = Box::new(fold_ascii_letters(*cap.sub));
+            Hir::capture(cap)
+        }
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(l) => Hir::literal(l.0),
+        HirKind::Look(l) => Hir::look(l),
+    }
+}
+
+fn single_letter(cls: &ClassUnicode) -> Option<u8> {
+    let first = cls.ranges().first()?.start();
+    let lower = u8::try_from(u32::from(first)).ok()?.to_ascii_lowercase();
+    if !lower.is_ascii_lowercase() {
+        return None;
+    }
+    let mut closure = ClassUnicode::new([ClassUnicodeRange::new(char::from(lower), char::from(lower))]);
+    closure.case_fold_simple();
+    (closure == *cls).then_some(lower)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lits(p: &str) -> Option<Vec<String>> {
+        prefix_literals(p).map(|v| {
+            let mut v: Vec<String> = v.into_iter().map(|l| String::from_utf8(l).unwrap()).collect();
+            v.sort();
+            v
+        })
+    }
+
+    #[test]
+    fn case_insensitive_words_become_lowercase_literals() {
+        assert_eq!(lits(r"(?i)\bpass\s?word\b").unwrap(), ["pass"]);
+        let l = lits(r"(?i)(?-u:\b)(?:send|Reply|kill)\s").unwrap();
+        assert_eq!(l, ["kill", "reply", "send"]);
+        assert_eq!(lits(r"(?i)\b(?:e-?mail\s+)?user").unwrap(), ["e-mail", "email", "user"]);
+    }
+
+    #[test]
+    fn weak_or_infinite_sets_run_always() {
+        assert_eq!(lits(r"\d+ dollars"), None);
+        assert_eq!(lits(r"(?i)a|bcd"), None, "a 1-letter literal is too weak");
+        assert_eq!(lits(r".*password"), None);
+    }
+
+    fn set(patterns: &[&str]) -> PatternSet {
+        PatternSet::build(
+            patterns
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let p = super::super::ascii_word_boundaries(p);
+                    let re = Regex::new(&p).unwrap();
+                    (i, p, re)
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn hits<'t>(s: &PatternSet, text: &'t str) -> Vec<(usize, &'t str)> {
+        let mut v = Vec::new();
+        s.scan(text, &mut |sym, m| {
+            let start = m.as_ptr() as usize - text.as_ptr() as usize;
+            v.push((sym, &text[start..start + m.len()]));
+        });
+        v
+    }
+
+    #[test]
+    fn prefiltered_scan_agrees_with_plain_regexes() {
+        let pats = [
+            r"(?i)\bpassword\s*:",
+            r"(?i)\bverify\s+your\s+account",
+            r"\d{3}-\d{4}",
+            r"(?i)\bkelvin",
+            r"(?i)(?-u:\b)user(?:name)?\s+id",
+        ];
+        let s = set(&pats);
+        assert_eq!(s.unfiltered(), 1);
+        for text in [
+            "Please enter your PASSWORD: now".to_string(),
+            "verify  your Account today, call 555-1234".into(),
+            "nothing here".into(),
+            "\u{212A}ELVIN with a kelvin sign, a user id".into(),
+            "the user id, the USERNAME  ID and xuser id".into(),
+            format!("{} username id", "user ".repeat(2 * MAX_STARTS)),
+        ] {
+            let text = text.as_str();
+            let want: Vec<(usize, &str)> = pats
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let p = super::super::ascii_word_boundaries(p);
+                    Regex::new(&p).unwrap().find(text).map(|m| (i, m.as_str()))
+                })
+                .collect();
+            assert_eq!(hits(&s, text), want, "{text}");
+        }
+        assert!(s.lazy_patterns().is_empty());
+    }
+}

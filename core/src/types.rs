@@ -1,0 +1,224 @@
+//! The filter's public data model. These mirror the WIT contract's types
+//! one to one; the guest and the host convert at the sandbox boundary.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// Which way a message travels relative to the protected organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// From the outside world to local recipients.
+    #[default]
+    Inbound,
+    /// Submitted by an authenticated local user.
+    Outbound,
+}
+
+/// The SMTP envelope and connection facts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Address of the SMTP client.
+    pub client_ip: Option<IpAddr>,
+    /// HELO/EHLO argument.
+    pub helo: Option<String>,
+    /// MAIL FROM reverse path without brackets; empty for `<>`.
+    pub mail_from: String,
+    /// RCPT TO forward paths.
+    pub rcpt_to: Vec<String>,
+    /// SASL-authenticated user.
+    pub auth_user: Option<String>,
+    /// Direction as the gateway classifies it.
+    pub direction: Direction,
+    /// Gateway queue id, for logs.
+    pub queue_id: Option<String>,
+}
+
+impl Envelope {
+    /// The effective direction: an authenticated sender is outbound.
+    pub fn effective_direction(&self) -> Direction {
+        if self.auth_user.is_some() {
+            Direction::Outbound
+        } else {
+            self.direction
+        }
+    }
+}
+
+/// What the gateway should do with the message, mildest first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Deliver.
+    #[default]
+    Accept,
+    /// Deliver with spam headers.
+    AddHeader,
+    /// Hold in quarantine.
+    Quarantine,
+    /// Refuse permanently (5xx).
+    Reject,
+    /// Refuse transiently (4xx).
+    Tempfail,
+}
+
+impl Action {
+    /// The kebab-case name used in configuration, JSON and the WIT.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "accept",
+            Action::AddHeader => "add-header",
+            Action::Quarantine => "quarantine",
+            Action::Reject => "reject",
+            Action::Tempfail => "tempfail",
+        }
+    }
+
+    /// All actions, mildest first.
+    pub const ALL: [Action; 5] = [
+        Action::Accept,
+        Action::AddHeader,
+        Action::Quarantine,
+        Action::Reject,
+        Action::Tempfail,
+    ];
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s || a.as_str().replace('-', "_") == s)
+            .ok_or_else(|| {
+                format!("unknown action {s:?} (accept, add-header, quarantine, reject, tempfail)")
+            })
+    }
+}
+
+/// One finding, scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Symbol {
+    /// Stable upper-case name.
+    pub name: String,
+    /// Score from the rule pack.
+    pub score: f64,
+    /// One-line description.
+    pub description: String,
+    /// Details.
+    pub options: Vec<String>,
+}
+
+/// A header field to add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Field name.
+    pub name: String,
+    /// Unfolded value.
+    pub value: String,
+}
+
+/// An SMTP reply for refused messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpReply {
+    /// Reply code, e.g. 550.
+    pub code: u16,
+    /// Enhanced status code, e.g. `5.7.1`.
+    pub enhanced: String,
+    /// Reply text.
+    pub text: String,
+}
+
+/// Name and version of a rule pack.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PackInfo {
+    /// Pack name.
+    pub name: String,
+    /// Semantic version of the pack.
+    pub version: String,
+    /// `mailward:filter` contract version.
+    pub contract: String,
+    /// One-line description.
+    pub description: String,
+}
+
+/// The decision for one message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// What to do.
+    pub action: Action,
+    /// Total score.
+    pub score: f64,
+    /// Score at which the pack rejects.
+    pub required_score: f64,
+    /// Symbols that fired.
+    pub symbols: Vec<Symbol>,
+    /// Headers to add.
+    pub headers: Vec<Header>,
+    /// Reply for reject/tempfail.
+    pub reply: Option<SmtpReply>,
+    /// The pack that decided.
+    pub rule_pack: PackInfo,
+}
+
+impl Verdict {
+    /// The symbol called `name`, if it fired.
+    pub fn symbol(&self, name: &str) -> Option<&Symbol> {
+        self.symbols.iter().find(|s| s.name == name)
+    }
+
+    /// True when the symbol called `name` fired.
+    pub fn has(&self, name: &str) -> bool {
+        self.symbol(name).is_some()
+    }
+
+    /// The value of the first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+}
+
+/// Score thresholds; `None` keeps the pack's default.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Thresholds {
+    /// Add spam headers at or above.
+    #[serde(alias = "add_header")]
+    pub add_header: Option<f64>,
+    /// Quarantine at or above.
+    pub quarantine: Option<f64>,
+    /// Reject at or above.
+    pub reject: Option<f64>,
+}
+
+/// Per-deployment policy.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// Domains the organisation owns.
+    #[serde(alias = "protected_domains")]
+    pub protected_domains: Vec<String>,
+    /// Threshold overrides.
+    pub thresholds: Thresholds,
+    /// Trusted ARC sealers.
+    #[serde(alias = "trusted_arc_sealers")]
+    pub trusted_arc_sealers: Vec<String>,
+    /// The authserv-id in Authentication-Results.
+    #[serde(alias = "authserv_id")]
+    pub authserv_id: String,
+    /// Pack-specific options.
+    pub options: Vec<(String, String)>,
+}

@@ -1,0 +1,9 @@
+//! The host side of the WIT imports, one file per interface. Each bounds
+//! what the guest may ask for and what it gets back.
+
+mod clock;
+mod dns;
+mod log;
+
+/// `mailward:filter/types` has only types; the trait is empty.
+impl crate::bindings::mailward::filter::types::Host for crate::state::MessageState {}

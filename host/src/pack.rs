@@ -1,0 +1,293 @@
+//! Loading a rule pack: validate → pre-initialise (configure, snapshot) →
+//! compile (or take it from the compile cache) → `InstancePre`.
+//!
+//! Pre-initialisation runs the pack's `configure` once, in an instrumented
+//! instance, and snapshots its memory with wasmtime-wizer: the snapshot is
+//! a new component whose data segments hold the configured filter
+//! (compiled regexes, models). Each message then instantiates that
+//! snapshot — copy-on-write — instead of redoing the start-up work.
+//! Packs wizer cannot snapshot still load: they are configured on every
+//! instance instead (slower, same results).
+
+use crate::bindings::{self, PackPre};
+use crate::cache::{CompileCache, sha256_hex};
+use crate::engine::Engine;
+use crate::error::LoadError;
+use crate::limits::Limits;
+use crate::state::{MessageState, Services};
+use mailward_core::types::{PackInfo, Settings};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime::component::Component;
+use wasmtime_wizer::{WasmtimeWizerComponent, Wizer};
+
+/// The contract (WIT package) this host speaks.
+pub const CONTRACT: &str = "mailward:filter@0.1.0";
+
+/// How a pack came to be ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// The configured snapshot was compiled now.
+    Compiled,
+    /// The configured snapshot came from the compile cache.
+    Cached,
+    /// The pack could not be snapshotted; every instance runs `configure`.
+    ConfigurePerInstance,
+}
+
+/// A pack ready to instantiate.
+pub struct LoadedPack {
+    /// What the pack says it is.
+    pub info: PackInfo,
+    /// SHA-256 of the pack file.
+    pub sha256: String,
+    /// The settings it was configured with.
+    pub settings: Settings,
+    /// How it was made ready.
+    pub readiness: Readiness,
+    /// Time the load took.
+    pub load_time: Duration,
+    /// Initial linear memory of an instance (the pre-initialised state),
+    /// in bytes.
+    pub initial_memory: u64,
+    pub(crate) pre: PackPre<MessageState>,
+    pub(crate) label: Arc<str>,
+}
+
+impl std::fmt::Debug for LoadedPack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPack")
+            .field("info", &self.info)
+            .field("sha256", &self.sha256)
+            .field("readiness", &self.readiness)
+            .field("load_time", &self.load_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPack {
+    /// `name/version` for logs and headers.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(LoadError::Invalid("missing the \\0asm header (truncated or not wasm)".into()));
+    }
+    if !wasmparser::Parser::is_component(bytes) {
+        return Err(LoadError::CoreModule);
+    }
+    let mut v = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    v.validate_all(bytes).map_err(|e| LoadError::Invalid(e.to_string()))?;
+    Ok(())
+}
+
+fn store(engine: &Engine, services: &Services, limits: &Arc<Limits>) -> Store<MessageState> {
+    let mut store = Store::new(
+        &engine.engine,
+        MessageState::new(services.clone(), limits.clone(), Arc::from("loading"), None),
+    );
+    store.limiter(|s| &mut s.limiter);
+    // Start-up gets the message budget ten times over (it compiles every
+    // rule), still bounded.
+    let budget = limits.guest_time * 10;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |cx| {
+        Ok(if cx.data().guest_time() > budget {
+            wasmtime::UpdateDeadline::Interrupt
+        } else {
+            wasmtime::UpdateDeadline::Continue(1)
+        })
+    });
+    store
+}
+
+fn contract_error(e: impl std::fmt::Display) -> LoadError {
+    LoadError::Contract {
+        expected: CONTRACT,
+        detail: e.to_string(),
+    }
+}
+
+/// Runs `configure` in an instrumented instance and snapshots it.
+fn preinitialize(
+    engine: &Engine,
+    bytes: &[u8],
+    settings: &bindings::wit::Settings,
+    services: &Services,
+    limits: &Arc<Limits>,
+) -> Result<Vec<u8>, PreinitError> {
+    let wizer = Wizer::new();
+    let (cx, instrumented) = wizer
+        .instrument_component(bytes)
+        .map_err(|e| PreinitError::Unsupported(format!("{e:#}")))?;
+    let component = Component::new(&engine.engine, &instrumented)
+        .map_err(|e| PreinitError::Load(LoadError::Compile(format!("{e:#}"))))?;
+    let pre = engine
+        .linker
+        .instantiate_pre(&component)
+        .map_err(|e| PreinitError::Load(contract_error(format!("{e:#}"))))?;
+    let pre = PackPre::new(pre).map_err(|e| PreinitError::Load(contract_error(format!("{e:#}"))))?;
+    let mut store = store(engine, services, limits);
+    let instance = pre
+        .instance_pre()
+        .instantiate(&mut store)
+        .map_err(|e| PreinitError::Load(LoadError::Trap(format!("{e:#}"))))?;
+    let pack = bindings::Pack::new(&mut store, &instance)
+        .map_err(|e| PreinitError::Load(contract_error(format!("{e:#}"))))?;
+    pack.mailward_filter_filter()
+        .call_configure(&mut store, settings)
+        .map_err(|e| PreinitError::Load(LoadError::Trap(format!("{e:#}"))))?
+        .map_err(|e| PreinitError::Load(LoadError::Configure(e)))?;
+    let snapshot = futures::executor::block_on(wizer.snapshot_component(
+        &cx,
+        &mut WasmtimeWizerComponent {
+            store: &mut store,
+            instance,
+        },
+    ))
+    .map_err(|e| PreinitError::Unsupported(format!("{e:#}")))?;
+    Ok(snapshot)
+}
+
+enum PreinitError {
+    /// wizer cannot snapshot this component: fall back.
+    Unsupported(String),
+    /// The pack itself is bad: refuse it.
+    Load(LoadError),
+}
+
+impl Engine {
+    /// Loads a pack from bytes and configures it with `settings`.
+    pub fn load_pack(
+        &self,
+        bytes: &[u8],
+        settings: &Settings,
+        services: &Services,
+        limits: &Arc<Limits>,
+    ) -> Result<LoadedPack, LoadError> {
+        let start = Instant::now();
+        check_is_component(bytes)?;
+        let sha256 = sha256_hex(bytes);
+        let settings_json = serde_json::to_string(settings).unwrap_or_default();
+        let key = CompileCache::key(&self.engine, &sha256, &settings_json);
+        let wit_settings = bindings::settings(settings);
+
+        let mut readiness = Readiness::Cached;
+        let cached = self.cache.as_ref().and_then(|c| c.get(&key)).and_then(|bytes| {
+            // SAFETY: the bytes were produced by `Component::serialize` of
+            // this engine configuration (the key includes the engine's
+            // compatibility hash) and passed the entry's integrity check.
+            unsafe { Component::deserialize(&self.engine, &bytes) }
+                .inspect_err(|e| tracing::warn!("cached pack did not deserialize: {e:#}"))
+                .ok()
+        });
+        let component = match cached {
+            Some(c) => c,
+            None => match preinitialize(self, bytes, &wit_settings, services, limits) {
+                Ok(snapshot) => {
+                    readiness = Readiness::Compiled;
+                    let c = Component::new(&self.engine, &snapshot)
+                        .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                    if let Some(cache) = &self.cache {
+                        match c.serialize() {
+                            Ok(code) => {
+                                if let Err(e) = cache.put(&key, &code) {
+                                    tracing::warn!(dir = %cache.dir().display(), "compile cache not written: {e}");
+                                }
+                            }
+                            Err(e) => tracing::warn!("serializing the compiled pack: {e:#}"),
+                        }
+                    }
+                    c
+                }
+                Err(PreinitError::Load(e)) => return Err(e),
+                Err(PreinitError::Unsupported(why)) => {
+                    tracing::warn!("pack cannot be pre-initialised ({why}); configuring per instance");
+                    readiness = Readiness::ConfigurePerInstance;
+                    Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?
+                }
+            },
+        };
+        let initial_memory = component
+            .resources_required()
+            .and_then(|r| r.max_initial_memory_size)
+            .unwrap_or(0)
+            * 65536;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| contract_error(format!("{e:#}")))?;
+        let pre = PackPre::new(pre).map_err(|e| contract_error(format!("{e:#}")))?;
+
+        // Ask the pack who it is (and, when it must configure per
+        // instance, that the settings are acceptable).
+        let mut store = store(self, services, limits);
+        let pack = pre
+            .instantiate(&mut store)
+            .map_err(|e| LoadError::Trap(format!("{e:#}")))?;
+        let info = bindings::info(
+            pack.mailward_filter_filter()
+                .call_info(&mut store)
+                .map_err(|e| LoadError::Trap(format!("{e:#}")))?,
+        );
+        if readiness == Readiness::ConfigurePerInstance {
+            pack.mailward_filter_filter()
+                .call_configure(&mut store, &wit_settings)
+                .map_err(|e| LoadError::Trap(format!("{e:#}")))?
+                .map_err(LoadError::Configure)?;
+        }
+        if !contract_compatible(&info.contract) {
+            return Err(contract_error(format!("the pack says it implements {:?}", info.contract)));
+        }
+        let label: Arc<str> = Arc::from(format!("{}/{}", info.name, info.version));
+        tracing::info!(pack = %label, sha256 = %sha256, ?readiness, ms = start.elapsed().as_millis() as u64, "rule pack loaded");
+        Ok(LoadedPack {
+            info,
+            sha256,
+            settings: settings.clone(),
+            readiness,
+            load_time: start.elapsed(),
+            initial_memory,
+            pre,
+            label,
+        })
+    }
+}
+
+/// True when a pack's declared contract is one this host speaks: same
+/// package, same major, and (for 0.x) same minor version.
+pub fn contract_compatible(declared: &str) -> bool {
+    let Some((pkg, version)) = declared.split_once('@') else {
+        return false;
+    };
+    let (want_pkg, want_version) = CONTRACT.split_once('@').expect("CONTRACT has a version");
+    let parts = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split('.');
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parts(version), parts(want_version)) {
+        (Some((maj, min)), Some((wmaj, wmin))) => {
+            pkg == want_pkg && maj == wmaj && (maj != 0 || min == wmin)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_versions() {
+        assert!(contract_compatible("mailward:filter@0.1.0"));
+        assert!(contract_compatible("mailward:filter@0.1.7"));
+        assert!(!contract_compatible("mailward:filter@0.2.0"));
+        assert!(!contract_compatible("mailward:filter@1.1.0"));
+        assert!(!contract_compatible("other:filter@0.1.0"));
+        assert!(!contract_compatible("garbage"));
+    }
+}

@@ -1,0 +1,84 @@
+//! The data of one message's store: limits, services and budgets.
+
+use crate::clock::Clock;
+use crate::limits::Limits;
+use mailward_core::dns::Resolver;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+
+/// What the imports talk to, shared by every message.
+#[derive(Clone)]
+pub struct Services {
+    /// DNS answers.
+    pub resolver: Arc<dyn Resolver>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("clock", &self.clock).finish_non_exhaustive()
+    }
+}
+
+/// Per-store data.
+pub(crate) struct MessageState {
+    pub limiter: StoreLimits,
+    pub services: Services,
+    pub limits: Arc<Limits>,
+    pub pack: Arc<str>,
+    pub queue_id: Option<String>,
+    pub started: Instant,
+    /// Time spent inside host imports (not charged to the guest).
+    pub host_time: Duration,
+    pub dns_queries: u32,
+    pub dns_time: Duration,
+    /// Calls refused for budget; a guest that keeps calling is stopped.
+    pub refused_calls: u32,
+    pub log_lines: u32,
+    /// Set when an import decides the guest is abusive.
+    pub abuse: Option<String>,
+}
+
+impl MessageState {
+    pub fn new(services: Services, limits: Arc<Limits>, pack: Arc<str>, queue_id: Option<String>) -> Self {
+        MessageState {
+            limiter: StoreLimitsBuilder::new()
+                .memory_size(limits.max_memory_bytes)
+                .instances(16)
+                .tables(16)
+                .memories(4)
+                .table_elements(100_000)
+                .trap_on_grow_failure(true)
+                .build(),
+            services,
+            limits,
+            pack,
+            queue_id,
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            dns_queries: 0,
+            dns_time: Duration::ZERO,
+            refused_calls: 0,
+            log_lines: 0,
+            abuse: None,
+        }
+    }
+
+    /// Guest CPU time so far: wall time minus time inside imports.
+    pub fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.host_time)
+    }
+
+    /// Counts a refused call; after many, the guest is trapped.
+    pub fn refuse(&mut self, what: &str) -> wasmtime::Result<()> {
+        self.refused_calls += 1;
+        if self.refused_calls > 2 * self.limits.dns_queries.max(16) {
+            let msg = format!("{} refused calls to {what}", self.refused_calls);
+            self.abuse = Some(msg.clone());
+            return Err(wasmtime::format_err!("{msg}"));
+        }
+        Ok(())
+    }
+}
