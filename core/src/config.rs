@@ -64,8 +64,13 @@ impl Config {
         c.thresholds.validate().map_err(|e| format!("thresholds: {e}"))?;
         let id = settings.authserv_id.trim();
         if !id.is_empty() {
-            if !id.bytes().all(|b| b.is_ascii_graphic() && !b"();\"\\".contains(&b)) {
-                return Err(format!("authserv-id {id:?} must be a token without spaces or specials"));
+            if !id
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"();\"\\".contains(&b))
+            {
+                return Err(format!(
+                    "authserv-id {id:?} must be a token without spaces or specials"
+                ));
             }
             c.authserv_id = id.to_string();
         }
@@ -74,7 +79,11 @@ impl Config {
                 let known: Vec<_> = pack.options.keys().map(String::as_str).collect();
                 return Err(format!(
                     "unknown option {k:?}; this pack knows: {}",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ));
             }
             c.options.insert(k.clone(), v.clone());
@@ -86,7 +95,10 @@ impl Config {
     pub fn is_protected(&self, domain: &str) -> bool {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
         self.protected_domains.iter().any(|p| {
-            domain == *p || (domain.len() > p.len() && domain.ends_with(p.as_str()) && domain.as_bytes()[domain.len() - p.len() - 1] == b'.')
+            domain == *p
+                || (domain.len() > p.len()
+                    && domain.ends_with(p.as_str())
+                    && domain.as_bytes()[domain.len() - p.len() - 1] == b'.')
         })
     }
 }

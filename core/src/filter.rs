@@ -81,6 +81,9 @@ impl Filter {
             config: &self.config,
         };
         let mut findings = Findings::new(self.pack.symbols.len());
+        if envelope.effective_direction() == crate::Direction::Inbound {
+            checks::sender_domain::check(&cx, &mut findings);
+        }
         checks::content::check(&cx, &mut findings);
         crate::verdict::finish(&self.pack, &self.config, findings, Vec::new())
     }

@@ -23,4 +23,6 @@ pub mod verdict;
 pub use env::{Env, Level, ResolverEnv};
 pub use filter::Filter;
 pub use pack::{PackError, RulePack};
-pub use types::{Action, Direction, Envelope, Header, PackInfo, Settings, SmtpReply, Symbol, Thresholds, Verdict};
+pub use types::{
+    Action, Direction, Envelope, Header, PackInfo, Settings, SmtpReply, Symbol, Thresholds, Verdict,
+};

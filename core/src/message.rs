@@ -333,7 +333,10 @@ fn split_header(raw: &[u8]) -> (Vec<RawHeader<'_>>, usize, Vec<&'static str>) {
                 }
                 Some(colon)
                     if colon > 0
-                        && content[..colon].trim_ascii_end().iter().all(|&b| b > 32 && b < 127) =>
+                        && content[..colon]
+                            .trim_ascii_end()
+                            .iter()
+                            .all(|&b| b > 32 && b < 127) =>
                 {
                     // "Name : value" — obsolete syntax with space before the colon.
                     problems.push("space before a header field's colon");
@@ -346,12 +349,7 @@ fn split_header(raw: &[u8]) -> (Vec<RawHeader<'_>>, usize, Vec<&'static str>) {
     }
 }
 
-fn close_field<'a>(
-    raw: &'a [u8],
-    field: Option<(usize, usize)>,
-    end: usize,
-    out: &mut Vec<RawHeader<'a>>,
-) {
+fn close_field<'a>(raw: &'a [u8], field: Option<(usize, usize)>, end: usize, out: &mut Vec<RawHeader<'a>>) {
     if let Some((start, colon)) = field {
         let name = std::str::from_utf8(raw[start..colon].trim_ascii_end()).unwrap_or("");
         out.push(RawHeader {
@@ -448,7 +446,12 @@ mod tests {
 
     #[test]
     fn garbage_still_parses() {
-        for raw in [&b""[..], b"\0\0\0", b"no colon here\n\nbody", b" leading continuation\n"] {
+        for raw in [
+            &b""[..],
+            b"\0\0\0",
+            b"no colon here\n\nbody",
+            b" leading continuation\n",
+        ] {
             let m = Message::parse(raw);
             assert!(m.headers().len() <= 1);
         }

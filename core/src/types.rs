@@ -48,9 +48,7 @@ impl Envelope {
 }
 
 /// What the gateway should do with the message, mildest first.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Deliver.
@@ -100,9 +98,7 @@ impl FromStr for Action {
         Action::ALL
             .into_iter()
             .find(|a| a.as_str() == s || a.as_str().replace('-', "_") == s)
-            .ok_or_else(|| {
-                format!("unknown action {s:?} (accept, add-header, quarantine, reject, tempfail)")
-            })
+            .ok_or_else(|| format!("unknown action {s:?} (accept, add-header, quarantine, reject, tempfail)"))
     }
 }
 

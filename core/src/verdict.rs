@@ -19,7 +19,12 @@ fn severity(a: Action) -> u8 {
 }
 
 /// Evaluates the meta rules, then scores the findings into a verdict.
-pub fn finish(pack: &RulePack, config: &Config, mut findings: Findings, extra_headers: Vec<Header>) -> Verdict {
+pub fn finish(
+    pack: &RulePack,
+    config: &Config,
+    mut findings: Findings,
+    extra_headers: Vec<Header>,
+) -> Verdict {
     for meta in &pack.metas {
         let fired = meta.expr.eval(&|i| findings.has_index(i)) != 0.0;
         if fired {
@@ -82,7 +87,11 @@ pub fn finish(pack: &RulePack, config: &Config, mut findings: Findings, extra_he
             config.thresholds.reject,
             pack.info.name,
             pack.info.version,
-            if top.is_empty() { String::new() } else { format!("; symbols={}", top.join(",")) }
+            if top.is_empty() {
+                String::new()
+            } else {
+                format!("; symbols={}", top.join(","))
+            }
         ),
     });
     if matches!(action, Action::AddHeader | Action::Quarantine) {
@@ -92,22 +101,32 @@ pub fn finish(pack: &RulePack, config: &Config, mut findings: Findings, extra_he
         });
     }
     let reply = match action {
-        Action::Reject => Some(findings.reply.clone().filter(|r| r.code >= 500).unwrap_or(SmtpReply {
-            code: 550,
-            enhanced: "5.7.1".into(),
-            text: format!(
-                "Message rejected by policy (mailward {}: {})",
-                pack.info.version,
-                top.first().copied().unwrap_or("score")
-            ),
-        })),
-        Action::Tempfail => Some(findings.reply.clone().filter(|r| (400..500).contains(&r.code)).unwrap_or(
-            SmtpReply {
-                code: 451,
-                enhanced: "4.7.1".into(),
-                text: "Message deferred by policy, try again later (mailward)".into(),
-            },
-        )),
+        Action::Reject => Some(
+            findings
+                .reply
+                .clone()
+                .filter(|r| r.code >= 500)
+                .unwrap_or(SmtpReply {
+                    code: 550,
+                    enhanced: "5.7.1".into(),
+                    text: format!(
+                        "Message rejected by policy (mailward {}: {})",
+                        pack.info.version,
+                        top.first().copied().unwrap_or("score")
+                    ),
+                }),
+        ),
+        Action::Tempfail => Some(
+            findings
+                .reply
+                .clone()
+                .filter(|r| (400..500).contains(&r.code))
+                .unwrap_or(SmtpReply {
+                    code: 451,
+                    enhanced: "4.7.1".into(),
+                    text: "Message deferred by policy, try again later (mailward)".into(),
+                }),
+        ),
         _ => None,
     };
     Verdict {

@@ -7,6 +7,7 @@
 //! symbol names; cross-check logic over symbols belongs in meta rules.
 
 pub mod content;
+pub mod sender_domain;
 
 use crate::config::Config;
 use crate::env::Env;
@@ -17,7 +18,7 @@ use crate::types::{Envelope, SmtpReply};
 /// Every symbol a code check can emit. The pack must score each of them;
 /// [`RulePack::compile`] refuses a pack that does not.
 pub fn code_symbols() -> Vec<&'static str> {
-    [content::SYMBOLS].concat()
+    [content::SYMBOLS, sender_domain::SYMBOLS].concat()
 }
 
 /// What one message is checked with.

@@ -53,7 +53,9 @@ static URL_STARTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 pub fn extract_bare_urls(text: &str, out: &mut Vec<Link>) {
     let mut pos = 0;
     while out.len() < MAX_LINKS && pos < text.len() {
-        let Some(m) = URL_STARTS.find(&text[pos..]) else { return };
+        let Some(m) = URL_STARTS.find(&text[pos..]) else {
+            return;
+        };
         let start = pos + m.start();
         // "www." inside a longer token (e.g. "xwww.") is not a URL start.
         if start > 0 && text.as_bytes()[start - 1].is_ascii_alphanumeric() {
@@ -75,11 +77,7 @@ pub fn extract_bare_urls(text: &str, out: &mut Vec<Link>) {
 }
 
 fn find_byte(bytes: &[u8], from: usize, b: u8) -> Option<usize> {
-    bytes
-        .get(from..)?
-        .iter()
-        .position(|&x| x == b)
-        .map(|i| from + i)
+    bytes.get(from..)?.iter().position(|&x| x == b).map(|i| from + i)
 }
 
 fn find_ci(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {

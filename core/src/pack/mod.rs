@@ -296,6 +296,9 @@ fn compile_regex(src: &str) -> Result<Regex, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A pattern rule before it joins a set: (symbol, source, compiled).
+type SourcePattern = (usize, String, Regex);
+
 struct PendingMeta {
     file: String,
     line: usize,
@@ -321,7 +324,7 @@ impl RulePack {
         let mut options = BTreeMap::new();
         let mut body = Vec::new();
         let mut uri = Vec::new();
-        let mut headers: Vec<((String, HeaderPart), Vec<(usize, String, Regex)>)> = Vec::new();
+        let mut headers: Vec<((String, HeaderPart), Vec<SourcePattern>)> = Vec::new();
         let mut pending_metas = Vec::new();
 
         let parse_action = |s: &Option<String>| -> Result<Option<Action>, String> {
@@ -367,7 +370,12 @@ impl RulePack {
                 let line = line_of(text, def.span().start);
                 let def = def.into_inner();
                 if !valid_symbol_name(&name) {
-                    return Err(err(file, line, Some(&name), "symbol names are A-Z, 0-9, _".into()));
+                    return Err(err(
+                        file,
+                        line,
+                        Some(&name),
+                        "symbol names are A-Z, 0-9, _".into(),
+                    ));
                 }
                 if index.contains_key(&name) {
                     return Err(err(file, line, Some(&name), "defined twice".into()));
@@ -397,7 +405,11 @@ impl RulePack {
                 }
                 let force_action = parse_action(&r.action).map_err(&e)?;
                 let sym = symbols.len();
-                let origin = if r.kind == "meta" { Origin::Meta } else { Origin::Rule };
+                let origin = if r.kind == "meta" {
+                    Origin::Meta
+                } else {
+                    Origin::Rule
+                };
                 index.insert(r.name.clone(), sym);
                 symbols.push(SymbolDef {
                     name: r.name.clone(),
@@ -413,7 +425,11 @@ impl RulePack {
                         .ok_or_else(|| format!("a {} rule needs `pattern`", r.kind))?;
                     let re = compile_regex(&p).map_err(|m| format!("pattern does not compile: {m}"))?;
                     let fast = ascii_word_boundaries(&p);
-                    let re = if fast == p { re } else { compile_regex(&fast).map_err(|m| format!("pattern does not compile: {m}"))? };
+                    let re = if fast == p {
+                        re
+                    } else {
+                        compile_regex(&fast).map_err(|m| format!("pattern does not compile: {m}"))?
+                    };
                     Ok((fast, re))
                 };
                 let no = |field: &str, v: &Option<String>| -> Result<(), String> {
@@ -435,7 +451,10 @@ impl RulePack {
                     }
                     "header" => {
                         no("expr", &r.expr).map_err(&e)?;
-                        let spec = r.header.clone().ok_or_else(|| e("a header rule needs `header`".into()))?;
+                        let spec = r
+                            .header
+                            .clone()
+                            .ok_or_else(|| e("a header rule needs `header`".into()))?;
                         let (name, part) = match spec.rsplit_once(':') {
                             Some((n, "addr")) => (n, HeaderPart::Addr),
                             Some((n, "name")) => (n, HeaderPart::Name),
@@ -457,7 +476,10 @@ impl RulePack {
                     "meta" => {
                         no("pattern", &r.pattern).map_err(&e)?;
                         no("header", &r.header).map_err(&e)?;
-                        let src = r.expr.clone().ok_or_else(|| e("a meta rule needs `expr`".into()))?;
+                        let src = r
+                            .expr
+                            .clone()
+                            .ok_or_else(|| e("a meta rule needs `expr`".into()))?;
                         pending_metas.push(PendingMeta {
                             file: file.to_string(),
                             line,
@@ -466,7 +488,9 @@ impl RulePack {
                         });
                     }
                     other => {
-                        return Err(e(format!("unknown rule type {other:?} (body, header, uri, meta)")));
+                        return Err(e(format!(
+                            "unknown rule type {other:?} (body, header, uri, meta)"
+                        )));
                     }
                 }
             }
@@ -494,9 +518,8 @@ impl RulePack {
                 .map_err(|msg| err(&m.file, m.line, Some(&symbols[m.symbol].name), msg))?;
             parsed.push((m, e));
         }
-        let metas = order_metas(parsed, &symbols).map_err(|(m, msg)| {
-            err(&m.file, m.line, Some(&symbols[m.symbol].name), msg)
-        })?;
+        let metas = order_metas(parsed, &symbols)
+            .map_err(|(m, msg)| err(&m.file, m.line, Some(&symbols[m.symbol].name), msg))?;
 
         let set = |rules, what: &str| {
             PatternSet::build(rules).map_err(|m| err("(pack)", 0, None, format!("{what} rules: {m}")))
@@ -583,8 +606,14 @@ fn order_metas<'m>(
         }
         if next.len() == before {
             let (m, _) = &next[0];
-            let names: Vec<_> = next.iter().map(|(m, _)| symbols[m.symbol].name.as_str()).collect();
-            return Err((m, format!("meta rules depend on each other in a cycle: {}", names.join(", "))));
+            let names: Vec<_> = next
+                .iter()
+                .map(|(m, _)| symbols[m.symbol].name.as_str())
+                .collect();
+            return Err((
+                m,
+                format!("meta rules depend on each other in a cycle: {}", names.join(", ")),
+            ));
         }
         left = next;
     }
@@ -594,7 +623,10 @@ fn order_metas<'m>(
 fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<_> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -659,7 +691,11 @@ description = "d"
         assert_eq!(p.body.len(), 1);
         assert_eq!(p.headers[0].part, HeaderPart::Name);
         assert!(p.lazy_rules().is_empty());
-        let order: Vec<_> = p.metas.iter().map(|m| p.symbols[m.symbol].name.as_str()).collect();
+        let order: Vec<_> = p
+            .metas
+            .iter()
+            .map(|m| p.symbols[m.symbol].name.as_str())
+            .collect();
         assert_eq!(order, ["M1", "M2"], "metas are ordered by dependency");
     }
 
@@ -670,7 +706,11 @@ description = "d"
         assert_eq!(e.file, "rules.toml");
         assert_eq!(e.line, 3);
         assert_eq!(e.rule.as_deref(), Some("BAD"));
-        assert!(e.to_string().starts_with("rules.toml:3: rule BAD: pattern does not compile"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("rules.toml:3: rule BAD: pattern does not compile"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -683,8 +723,10 @@ description = "d"
         )
         .unwrap_err();
         assert!(e.message.contains("cycle"), "{e}");
-        let e = compile("[[rule]]\nname = \"A\"\ntype = \"meta\"\nexpr = \"NOPE\"\nscore = 1\ndescription = \"d\"\n")
-            .unwrap_err();
+        let e = compile(
+            "[[rule]]\nname = \"A\"\ntype = \"meta\"\nexpr = \"NOPE\"\nscore = 1\ndescription = \"d\"\n",
+        )
+        .unwrap_err();
         assert!(e.message.contains("unknown symbol NOPE"), "{e}");
     }
 

@@ -57,7 +57,11 @@ impl Pattern {
             return re.find_at(text, from).map(|m| (m.start(), m.end()));
         }
         let dfa = self.dfa.as_ref()?;
-        let end = dfa.try_search_fwd(&Input::new(text).range(from..)).ok().flatten()?.offset();
+        let end = dfa
+            .try_search_fwd(&Input::new(text).range(from..))
+            .ok()
+            .flatten()?
+            .offset();
         // The leftmost match ends at `end`; it starts at the first position
         // from which an anchored search matches. (Only reached on rare
         // paths: see `scan`.)
@@ -163,13 +167,21 @@ impl PatternSet {
     /// Symbols of the patterns too large for a full DFA (they run on the
     /// regex crate's lazily built automaton: slower inside the sandbox).
     pub fn lazy_patterns(&self) -> Vec<usize> {
-        self.patterns.iter().filter(|p| p.dfa.is_none()).map(|p| p.symbol).collect()
+        self.patterns
+            .iter()
+            .filter(|p| p.dfa.is_none())
+            .map(|p| p.symbol)
+            .collect()
     }
 
     /// Bytes of automata held by the set.
     pub fn memory_usage(&self) -> usize {
         self.prefilter.as_ref().map_or(0, |a| a.memory_usage())
-            + self.patterns.iter().map(|p| p.dfa.as_ref().map_or(0, |d| d.memory_usage())).sum::<usize>()
+            + self
+                .patterns
+                .iter()
+                .map(|p| p.dfa.as_ref().map_or(0, |d| d.memory_usage()))
+                .sum::<usize>()
     }
 
     /// Runs the set over `text`; calls `hit(symbol, matched_text)` for each
@@ -202,7 +214,10 @@ impl PatternSet {
         let mut k = 0;
         while k < starts.len() {
             let i = starts[k].0;
-            let group_end = starts[k..].iter().position(|s| s.0 != i).map_or(starts.len(), |n| k + n);
+            let group_end = starts[k..]
+                .iter()
+                .position(|s| s.0 != i)
+                .map_or(starts.len(), |n| k + n);
             let p = &self.patterns[i as usize];
             let group = &starts[k..group_end];
             matched[i as usize] = if p.dfa.is_none() || group.len() > MAX_STARTS {
@@ -309,7 +324,10 @@ mod tests {
         assert_eq!(lits(r"(?i)\bpass\s?word\b").unwrap(), ["pass"]);
         let l = lits(r"(?i)(?-u:\b)(?:send|Reply|kill)\s").unwrap();
         assert_eq!(l, ["kill", "reply", "send"]);
-        assert_eq!(lits(r"(?i)\b(?:e-?mail\s+)?user").unwrap(), ["e-mail", "email", "user"]);
+        assert_eq!(
+            lits(r"(?i)\b(?:e-?mail\s+)?user").unwrap(),
+            ["e-mail", "email", "user"]
+        );
     }
 
     #[test]

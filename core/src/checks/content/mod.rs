@@ -39,7 +39,9 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
                     parts.join("\n")
                 }
             };
-            group.set.scan(&text, &mut |sym, matched| findings.fire_index(sym, matched));
+            group
+                .set
+                .scan(&text, &mut |sym, matched| findings.fire_index(sym, matched));
         }
     }
 
@@ -49,9 +51,11 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         body.push(' ');
     }
     collapse_whitespace_into(&mut body, msg.text());
-    pack.body.scan(&body, &mut |sym, matched| findings.fire_index(sym, matched));
+    pack.body
+        .scan(&body, &mut |sym, matched| findings.fire_index(sym, matched));
 
     for link in msg.links() {
-        pack.uri.scan(&link.href, &mut |sym, _| findings.fire_index(sym, &link.href));
+        pack.uri
+            .scan(&link.href, &mut |sym, _| findings.fire_index(sym, &link.href));
     }
 }
