@@ -30,11 +30,15 @@ fn main() {
         }
         Ok(f) => {
             for name in f.pack().lazy_rules() {
-                println!("cargo:warning=rule {name} is too large for a full DFA and will run slowly in the sandbox");
+                println!(
+                    "cargo:warning=rule {name} is too large for a full DFA and will run slowly in the sandbox"
+                );
             }
         }
     }
-    let mut out = String::from("/// The pack's source files: (path, TOML text), sorted by path.\npub const SOURCES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// The pack's source files: (path, TOML text), sorted by path.\npub const SOURCES: &[(&str, &str)] = &[\n",
+    );
     for n in &names {
         out.push_str(&format!(
             "    (\"rules/pack/{n}\", include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/pack/{n}\"))),\n"
@@ -52,7 +56,9 @@ fn main() {
     warm_names.sort();
     out.push_str("/// Messages run once at configure time to warm the regex caches.\npub const WARMUP: &[&[u8]] = &[\n");
     for n in &warm_names {
-        out.push_str(&format!("    include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/warmup/{n}\")),\n"));
+        out.push_str(&format!(
+            "    include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/warmup/{n}\")),\n"
+        ));
     }
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("sources.rs");

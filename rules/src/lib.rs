@@ -21,6 +21,10 @@ mod tests {
         let f = super::default_filter().unwrap();
         assert_eq!(f.info().name, "mailward-default");
         assert!(!super::SOURCES.is_empty());
-        assert_eq!(f.pack().lazy_rules(), Vec::<&str>::new(), "every rule fits a full DFA");
+        assert_eq!(
+            f.pack().lazy_rules(),
+            Vec::<&str>::new(),
+            "every rule fits a full DFA"
+        );
     }
 }
