@@ -23,16 +23,23 @@ const DEBIAN_CARGO: &str = "/usr/bin/cargo";
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let workspace = manifest.parent().expect("pack/ is inside the workspace").to_path_buf();
+    let workspace = manifest
+        .parent()
+        .expect("pack/ is inside the workspace")
+        .to_path_buf();
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("mailward-default.wasm");
     for dir in ["core", "guest", "rules", "wit"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
     println!("cargo:rerun-if-env-changed=MAILWARD_PACK_WASM");
 
     if let Ok(prebuilt) = env::var("MAILWARD_PACK_WASM") {
-        let bytes = fs::read(&prebuilt).unwrap_or_else(|e| fail(&format!("MAILWARD_PACK_WASM={prebuilt}: {e}")));
+        let bytes =
+            fs::read(&prebuilt).unwrap_or_else(|e| fail(&format!("MAILWARD_PACK_WASM={prebuilt}: {e}")));
         validate_component(&bytes);
         fs::write(&out, bytes).unwrap();
         println!("cargo:rustc-env=MAILWARD_PACK_BUILD_PATH=prebuilt");
@@ -52,7 +59,15 @@ fn main() {
         ),
     };
     cmd.current_dir(&workspace)
-        .args(["rustc", "--release", "--locked", "-p", "mailward-guest", "--target", TARGET])
+        .args([
+            "rustc",
+            "--release",
+            "--locked",
+            "-p",
+            "mailward-guest",
+            "--target",
+            TARGET,
+        ])
         .args(["--crate-type", "cdylib"])
         .arg("--target-dir")
         .arg(&target_dir)
@@ -62,15 +77,25 @@ fn main() {
         .args(["--config", "profile.release.opt-level=3"])
         // 128-bit SIMD (memchr, aho-corasick and friends have wasm paths);
         // wasmtime supports it on every platform it runs on.
-        .args(["--config", "target.wasm32-unknown-unknown.rustflags=[\"-Ctarget-feature=+simd128\"]"]);
+        .args([
+            "--config",
+            "target.wasm32-unknown-unknown.rustflags=[\"-Ctarget-feature=+simd128\"]",
+        ]);
     eprintln!("building the rule pack ({path}): {cmd:?}");
-    let status = cmd.status().unwrap_or_else(|e| fail(&format!("running cargo for the guest: {e}")));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| fail(&format!("running cargo for the guest: {e}")));
     if !status.success() {
-        fail(&format!("building the guest for {TARGET} failed ({path}); see the output above"));
+        fail(&format!(
+            "building the guest for {TARGET} failed ({path}); see the output above"
+        ));
     }
-    let module_path = target_dir.join(TARGET).join("release").join("mailward_guest.wasm");
-    let module = fs::read(&module_path)
-        .unwrap_or_else(|e| fail(&format!("reading {}: {e}", module_path.display())));
+    let module_path = target_dir
+        .join(TARGET)
+        .join("release")
+        .join("mailward_guest.wasm");
+    let module =
+        fs::read(&module_path).unwrap_or_else(|e| fail(&format!("reading {}: {e}", module_path.display())));
     let component = wit_component::ComponentEncoder::default()
         .module(&module)
         .unwrap_or_else(|e| fail(&format!("reading the guest module's component metadata: {e:#}")))
@@ -158,7 +183,10 @@ fn clean_command(program: &str) -> Command {
         let outer = key.starts_with("CARGO")
             || key.starts_with("RUST")
             || key.starts_with("DEP_")
-            || matches!(key.as_ref(), "TARGET" | "HOST" | "OUT_DIR" | "OPT_LEVEL" | "PROFILE" | "DEBUG" | "NUM_JOBS");
+            || matches!(
+                key.as_ref(),
+                "TARGET" | "HOST" | "OUT_DIR" | "OPT_LEVEL" | "PROFILE" | "DEBUG" | "NUM_JOBS"
+            );
         if outer && !keep {
             cmd.env_remove(key.as_ref());
         }

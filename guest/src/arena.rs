@@ -76,7 +76,6 @@ impl MessageArena {
     }
 
     /// Grows linear memory by enough pages for `bytes`; returns the old end.
-    #[cfg(target_arch = "wasm32")]
     fn grow(&self, bytes: usize) -> Option<usize> {
         let pages = bytes.div_ceil(WASM_PAGE).max(16);
         let old = core::arch::wasm32::memory_grow(0, pages);
@@ -90,11 +89,6 @@ impl MessageArena {
         }
         self.end.set(base + pages * WASM_PAGE);
         Some(base)
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    fn grow(&self, _bytes: usize) -> Option<usize> {
-        None
     }
 
     fn contains(&self, ptr: *mut u8) -> bool {

@@ -10,6 +10,7 @@
 //! (pre-initialisation), so every per-message instance starts from that
 //! ready state instead of repeating the work.
 
+#[cfg(target_arch = "wasm32")]
 mod arena;
 mod convert;
 
