@@ -75,13 +75,16 @@ impl LoadedPack {
 
 fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err(LoadError::Invalid("missing the \\0asm header (truncated or not wasm)".into()));
+        return Err(LoadError::Invalid(
+            "missing the \\0asm header (truncated or not wasm)".into(),
+        ));
     }
     if !wasmparser::Parser::is_component(bytes) {
         return Err(LoadError::CoreModule);
     }
     let mut v = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
-    v.validate_all(bytes).map_err(|e| LoadError::Invalid(e.to_string()))?;
+    v.validate_all(bytes)
+        .map_err(|e| LoadError::Invalid(e.to_string()))?;
     Ok(())
 }
 
@@ -241,7 +244,10 @@ impl Engine {
                 .map_err(LoadError::Configure)?;
         }
         if !contract_compatible(&info.contract) {
-            return Err(contract_error(format!("the pack says it implements {:?}", info.contract)));
+            return Err(contract_error(format!(
+                "the pack says it implements {:?}",
+                info.contract
+            )));
         }
         let label: Arc<str> = Arc::from(format!("{}/{}", info.name, info.version));
         tracing::info!(pack = %label, sha256 = %sha256, ?readiness, ms = start.elapsed().as_millis() as u64, "rule pack loaded");
@@ -270,9 +276,7 @@ pub fn contract_compatible(declared: &str) -> bool {
         Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
     };
     match (parts(version), parts(want_version)) {
-        (Some((maj, min)), Some((wmaj, wmin))) => {
-            pkg == want_pkg && maj == wmaj && (maj != 0 || min == wmin)
-        }
+        (Some((maj, min)), Some((wmaj, wmin))) => pkg == want_pkg && maj == wmaj && (maj != 0 || min == wmin),
         _ => false,
     }
 }

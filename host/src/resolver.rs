@@ -58,9 +58,14 @@ impl HickoryResolver {
         let _guard = runtime.enter();
         let provider = hickory_resolver::net::runtime::TokioRuntimeProvider::default();
         let mut builder = if config.servers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| format!("reading the system DNS configuration: {e}"))?
+            TokioResolver::builder_tokio()
+                .map_err(|e| format!("reading the system DNS configuration: {e}"))?
         } else {
-            let servers = config.servers.iter().map(|ip| NameServerConfig::udp_and_tcp(*ip)).collect();
+            let servers = config
+                .servers
+                .iter()
+                .map(|ip| NameServerConfig::udp_and_tcp(*ip))
+                .collect();
             TokioResolver::builder_with_config(ResolverConfig::from_name_servers(servers), provider)
         };
         let opts = builder.options_mut();
@@ -69,7 +74,9 @@ impl HickoryResolver {
         opts.cache_size = config.cache_size;
         opts.ndots = 0;
         opts.edns0 = true;
-        let resolver = builder.build().map_err(|e| format!("building the DNS resolver: {e}"))?;
+        let resolver = builder
+            .build()
+            .map_err(|e| format!("building the DNS resolver: {e}"))?;
         Ok(HickoryResolver { runtime, resolver })
     }
 
@@ -129,7 +136,8 @@ impl Resolver for HickoryResolver {
 
     fn lookup_batch(&self, queries: &[Query]) -> Vec<Answer> {
         let resolver = &self.resolver;
-        self.runtime
-            .block_on(futures::future::join_all(queries.iter().map(|q| Self::ask(resolver, q))))
+        self.runtime.block_on(futures::future::join_all(
+            queries.iter().map(|q| Self::ask(resolver, q)),
+        ))
     }
 }

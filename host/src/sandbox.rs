@@ -70,7 +70,12 @@ impl Sandbox {
     pub fn probe_instantiate(&self) -> Result<(), CheckError> {
         let mut store = Store::new(
             &self.engine.engine,
-            MessageState::new(self.services.clone(), self.limits.clone(), self.pack.label.clone(), None),
+            MessageState::new(
+                self.services.clone(),
+                self.limits.clone(),
+                self.pack.label.clone(),
+                None,
+            ),
         );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(u64::MAX / 2);
@@ -87,7 +92,11 @@ impl Sandbox {
     }
 
     /// [`Sandbox::check`], also reporting how long each phase took.
-    pub fn check_timed(&self, envelope: &Envelope, message: &[u8]) -> (Result<Verdict, CheckError>, PhaseTimes) {
+    pub fn check_timed(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> (Result<Verdict, CheckError>, PhaseTimes) {
         let mut times = PhaseTimes::default();
         let t = Instant::now();
         let result = self.run(envelope, message, &mut times);
@@ -95,7 +104,12 @@ impl Sandbox {
         (result, times)
     }
 
-    fn run(&self, envelope: &Envelope, message: &[u8], times: &mut PhaseTimes) -> Result<Verdict, CheckError> {
+    fn run(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+        times: &mut PhaseTimes,
+    ) -> Result<Verdict, CheckError> {
         let t0 = Instant::now();
         if message.len() > self.limits.max_message_bytes {
             return Err(CheckError::MessageTooLarge {
@@ -193,15 +207,24 @@ fn bound_verdict(v: &bindings::wit::Verdict, limits: &Limits) -> Result<(), Chec
         return Err(CheckError::BadVerdict("score is not a finite number".into()));
     }
     for s in &v.symbols {
-        if long(&s.name) || long(&s.description) || s.options.len() > 64 || s.options.iter().any(|o| long(o)) {
-            return Err(CheckError::BadVerdict(format!("symbol {:.40} is oversized", s.name)));
+        if long(&s.name) || long(&s.description) || s.options.len() > 64 || s.options.iter().any(|o| long(o))
+        {
+            return Err(CheckError::BadVerdict(format!(
+                "symbol {:.40} is oversized",
+                s.name
+            )));
         }
     }
     for h in &v.headers {
-        let name_ok = !h.name.is_empty() && h.name.len() <= 76 && h.name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        let name_ok = !h.name.is_empty()
+            && h.name.len() <= 76
+            && h.name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         let value_ok = !long(&h.value) && !h.value.contains(['\r', '\n', '\0']);
         if !name_ok || !value_ok {
-            return Err(CheckError::BadVerdict(format!("header {:.40} is malformed or oversized", h.name)));
+            return Err(CheckError::BadVerdict(format!(
+                "header {:.40} is malformed or oversized",
+                h.name
+            )));
         }
     }
     if let Some(r) = &v.reply {

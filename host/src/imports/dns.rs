@@ -51,9 +51,7 @@ impl MessageState {
     fn admit(&self, n: usize) -> Result<(), DnsError> {
         let limits = &self.limits;
         let n = u32::try_from(n).unwrap_or(u32::MAX);
-        if self.dns_queries.saturating_add(n) > limits.dns_queries
-            || self.dns_time >= limits.dns_time
-        {
+        if self.dns_queries.saturating_add(n) > limits.dns_queries || self.dns_time >= limits.dns_time {
             return Err(DnsError::LimitExceeded);
         }
         Ok(())
@@ -99,7 +97,10 @@ impl MessageState {
         let spent = start.elapsed();
         self.dns_time += spent;
         self.host_time += spent;
-        Ok(out.into_iter().map(|a| a.unwrap_or(Err(DnsError::Servfail))).collect())
+        Ok(out
+            .into_iter()
+            .map(|a| a.unwrap_or(Err(DnsError::Servfail)))
+            .collect())
     }
 }
 

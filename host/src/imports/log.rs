@@ -20,10 +20,18 @@ impl Host for MessageState {
         let line = &message[..end];
         let qid = self.queue_id.as_deref().unwrap_or("-");
         match level {
-            Level::Debug => tracing::debug!(target: "mailward::guest", pack = %self.pack, queue_id = qid, "{line}"),
-            Level::Info => tracing::info!(target: "mailward::guest", pack = %self.pack, queue_id = qid, "{line}"),
-            Level::Warn => tracing::warn!(target: "mailward::guest", pack = %self.pack, queue_id = qid, "{line}"),
-            Level::Error => tracing::error!(target: "mailward::guest", pack = %self.pack, queue_id = qid, "{line}"),
+            Level::Debug => {
+                tracing::debug!(target: "mailward::guest", pack = %self.pack, queue_id = qid, "{line}")
+            }
+            Level::Info => {
+                tracing::info!(target: "mailward::guest", pack = %self.pack, queue_id = qid, "{line}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "mailward::guest", pack = %self.pack, queue_id = qid, "{line}")
+            }
+            Level::Error => {
+                tracing::error!(target: "mailward::guest", pack = %self.pack, queue_id = qid, "{line}")
+            }
         }
         Ok(())
     }
