@@ -72,7 +72,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&cache_dir);
 
     let sandbox = &setup.sandbox;
-    let now = setup.now.unwrap_or_else(|| mailward_host::Clock::now(&mailward_host::SystemClock));
+    let now = setup
+        .now
+        .unwrap_or_else(|| mailward_host::Clock::now(&mailward_host::SystemClock));
     let mut native = mailward_rules::default_filter()?;
     native.configure(&setup.settings).map_err(anyhow::Error::msg)?;
     if native.info().version != sandbox.pack().info.version && a.pack.rules.is_some() {
@@ -144,18 +146,34 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("messages          {} ({:.1} MiB), one thread", items.len(), bytes as f64 / 1048576.0);
-        println!("native core       {:>9.0} msgs/s  {:>8.1} µs/msg", native_rate, native_us);
-        println!("wasm sandbox      {:>9.0} msgs/s  {:>8.1} µs/msg", wasm_rate, wasm_us);
+        println!(
+            "messages          {} ({:.1} MiB), one thread",
+            items.len(),
+            bytes as f64 / 1048576.0
+        );
+        println!(
+            "native core       {:>9.0} msgs/s  {:>8.1} µs/msg",
+            native_rate, native_us
+        );
+        println!(
+            "wasm sandbox      {:>9.0} msgs/s  {:>8.1} µs/msg",
+            wasm_rate, wasm_us
+        );
         println!("wasm / native     {:>9.3}x", wasm_us / native_us);
-        println!("fresh instance    {:>9.2} µs (store + instantiate, no check)", inst_us);
+        println!(
+            "fresh instance    {:>9.2} µs (store + instantiate, no check)",
+            inst_us
+        );
         println!(
             "wasm phases       {:>9.1} µs instantiate, {:.1} µs call, {:.1} µs teardown (per message)",
             per(phases.instantiate),
             per(phases.call),
             per(phases.teardown)
         );
-        println!("pack load cold    {:>9.1} ms (pre-initialise + compile)", cold_load.as_secs_f64() * 1e3);
+        println!(
+            "pack load cold    {:>9.1} ms (pre-initialise + compile)",
+            cold_load.as_secs_f64() * 1e3
+        );
         println!("pack load cached  {:>9.1} ms", cached_load.as_secs_f64() * 1e3);
         println!("verdicts differing native vs wasm: {mismatches}; sandbox failures: {failures}");
     }

@@ -1,33 +1,5 @@
-//! `mailward.toml`: the deployment's settings.
-//!
-//! ```toml
-//! # Handed to the rule pack's `configure` (per-deployment policy).
-//! [policy]
-//! protected-domains = ["example.com", "example.org"]
-//! trusted-arc-sealers = ["google.com"]
-//! authserv-id = "mx1.example.com"
-//! [policy.thresholds]          # override the pack's defaults
-//! add-header = 6.0
-//! quarantine = 10.0
-//! reject = 15.0
-//!
-//! [rules]
-//! path = "/etc/mailward/pack.wasm"   # default: the built-in pack
-//! cache-dir = "/var/cache/mailward"  # default: $XDG_CACHE_HOME/mailward
-//!
-//! [dns]
-//! servers = ["127.0.0.53"]   # default: /etc/resolv.conf
-//! timeout-ms = 2000
-//! attempts = 2
-//! zone = "zone.yml"          # answer from this zone only (offline)
-//!
-//! [limits]
-//! guest-time-ms = 500
-//! memory-mib = 256
-//! message-mib = 64
-//! dns-queries = 100
-//! dns-time-ms = 10000
-//! ```
+//! `mailward.toml`: the deployment's settings. `examples/mailward.toml`
+//! documents every key.
 
 use anyhow::{Context, Result};
 use mailward_core::Settings;
@@ -93,7 +65,8 @@ impl FileConfig {
     /// the file's directory.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut c: FileConfig = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mut c: FileConfig =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut Option<PathBuf>| {
             if let Some(p) = p
@@ -137,15 +110,8 @@ mod tests {
 
     #[test]
     fn documented_example_parses() {
-        let doc = include_str!("config.rs");
-        let example: String = doc
-            .lines()
-            .skip_while(|l| !l.starts_with("//! ```toml"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("//! ```"))
-            .map(|l| l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("").to_string() + "\n")
-            .collect();
-        let c: FileConfig = toml::from_str(&example).unwrap();
+        let example = include_str!("../../examples/mailward.toml");
+        let c: FileConfig = toml::from_str(example).unwrap();
         assert_eq!(c.policy.protected_domains, ["example.com", "example.org"]);
         assert_eq!(c.policy.thresholds.reject, Some(15.0));
         assert_eq!(c.limits().dns_queries, 100);

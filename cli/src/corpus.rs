@@ -27,7 +27,10 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
             .with_context(|| format!("listing {}", p.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|e| !e.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|e| {
+                !e.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect();
         entries.sort();
         for e in entries {
@@ -48,22 +51,32 @@ fn is_separator(line: &[u8]) -> bool {
     let text = String::from_utf8_lossy(rest);
     let words: Vec<&str> = text.split_whitespace().collect();
     words.len() >= 6
-        && words.iter().any(|w| w.len() == 8 && w.as_bytes()[2] == b':' && w.as_bytes()[5] == b':')
-        && words.last().is_some_and(|y| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()))
+        && words
+            .iter()
+            .any(|w| w.len() == 8 && w.as_bytes()[2] == b':' && w.as_bytes()[5] == b':')
+        && words
+            .last()
+            .is_some_and(|y| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The messages in one file: several when it is an mbox, else one. The
 /// mbox separator line is removed.
 pub fn messages_in(path: &Path, bytes: Vec<u8>) -> Vec<Item> {
     let label = path.display().to_string();
-    let first_line_end = bytes.iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| i + 1);
+    let first_line_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| i + 1);
     if !is_separator(&bytes[..first_line_end]) {
         return vec![Item { label, bytes }];
     }
     let mut starts = vec![0];
     let mut pos = first_line_end;
     while pos < bytes.len() {
-        let end = bytes[pos..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| pos + i + 1);
+        let end = bytes[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| pos + i + 1);
         if is_separator(&bytes[pos..end]) {
             starts.push(pos);
         }
@@ -76,9 +89,16 @@ pub fn messages_in(path: &Path, bytes: Vec<u8>) -> Vec<Item> {
         .map(|(n, &s)| {
             let e = starts.get(n + 1).copied().unwrap_or(bytes.len());
             let chunk = &bytes[s..e];
-            let body_start = chunk.iter().position(|&b| b == b'\n').map_or(chunk.len(), |i| i + 1);
+            let body_start = chunk
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(chunk.len(), |i| i + 1);
             Item {
-                label: if many { format!("{label}#{}", n + 1) } else { label.clone() },
+                label: if many {
+                    format!("{label}#{}", n + 1)
+                } else {
+                    label.clone()
+                },
                 bytes: chunk[body_start..].to_vec(),
             }
         })
@@ -106,7 +126,10 @@ From b@example.com Fri Aug 23 01:02:03 2002\nSubject: two\n\nhi\n";
         let items = messages_in(Path::new("box"), mbox.to_vec());
         assert_eq!(items.len(), 2);
         assert!(items[0].bytes.starts_with(b"Subject: one"));
-        assert!(items[0].bytes.ends_with(b"From the desk of Bob\n"), "a body From line is not a separator");
+        assert!(
+            items[0].bytes.ends_with(b"From the desk of Bob\n"),
+            "a body From line is not a separator"
+        );
         assert_eq!(items[1].label, "box#2");
         let plain = messages_in(Path::new("m.eml"), b"Subject: x\n\nFrom here\n".to_vec());
         assert_eq!(plain.len(), 1);

@@ -17,7 +17,8 @@ use config::FileConfig;
 use mailward_core::dns::Resolver;
 use mailward_core::{Action, Direction, Envelope, Settings};
 use mailward_host::{
-    Clock, DnsConfig, EngineConfig, HickoryResolver, ManualClock, Sandbox, Services, SystemClock, ZoneResolver,
+    Clock, DnsConfig, EngineConfig, HickoryResolver, ManualClock, Sandbox, Services, SystemClock,
+    ZoneResolver,
 };
 use std::io::Read;
 use std::net::IpAddr;
@@ -29,7 +30,11 @@ use std::sync::Arc;
 const EXIT_SANDBOX_FAILURE: u8 = 3;
 
 #[derive(Parser)]
-#[command(name = "mailward", version, about = "Sandboxed mail filter against spoof-and-compromise attacks")]
+#[command(
+    name = "mailward",
+    version,
+    about = "Sandboxed mail filter against spoof-and-compromise attacks"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug); logs go to stderr.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -60,8 +65,12 @@ struct PackArgs {
     #[arg(long, value_name = "mailward.toml")]
     config: Option<PathBuf>,
     /// Answer DNS from this zone file only (OpenSPF `zonedata` YAML).
-    #[arg(long, value_name = "ZONE.yml")]
+    #[arg(long, value_name = "ZONE.yml", conflicts_with = "offline")]
     dns_zone: Option<PathBuf>,
+    /// No DNS at all: every lookup fails as a timeout, so only local
+    /// checks decide (for corpora whose DNS no longer exists).
+    #[arg(long)]
+    offline: bool,
     /// Pretend the time is this (Unix seconds).
     #[arg(long, value_name = "UNIX")]
     now: Option<u64>,
@@ -169,6 +178,7 @@ impl PackArgs {
         };
         let zone = self.dns_zone.clone().or(file.dns.zone.clone());
         let resolver: Arc<dyn Resolver> = match zone {
+            _ if self.offline => Arc::new(mailward_core::dns::Offline),
             Some(z) => {
                 let text = std::fs::read_to_string(&z).with_context(|| format!("reading {}", z.display()))?;
                 Arc::new(ZoneResolver::from_yaml(&text).with_context(|| format!("parsing {}", z.display()))?)
@@ -209,12 +219,15 @@ impl PackArgs {
             resolver: resolver.clone(),
             clock,
         };
-        let sandbox = mailward_host::sandbox(engine, &bytes, &file.policy, services, limits).with_context(|| {
-            format!(
-                "loading rule pack {}",
-                rules.as_ref().map_or("(built-in)".to_string(), |p| p.display().to_string())
-            )
-        })?;
+        let sandbox =
+            mailward_host::sandbox(engine, &bytes, &file.policy, services, limits).with_context(|| {
+                format!(
+                    "loading rule pack {}",
+                    rules
+                        .as_ref()
+                        .map_or("(built-in)".to_string(), |p| p.display().to_string())
+                )
+            })?;
         Ok(Setup {
             sandbox,
             settings: file.policy,
@@ -292,7 +305,9 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
 
 fn read_stdin() -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .context("reading standard input")?;
     Ok(buf)
 }
 
@@ -304,8 +319,15 @@ fn info(a: PackArgs) -> Result<ExitCode> {
     println!("contract:  {}", p.info.contract);
     println!("about:     {}", p.info.description);
     println!("sha256:    {}", p.sha256);
-    println!("readiness: {:?} in {:.1} ms", p.readiness, p.load_time.as_secs_f64() * 1e3);
-    println!("memory:    {:.1} MiB at instantiation", p.initial_memory as f64 / 1048576.0);
+    println!(
+        "readiness: {:?} in {:.1} ms",
+        p.readiness,
+        p.load_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "memory:    {:.1} MiB at instantiation",
+        p.initial_memory as f64 / 1048576.0
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -30,7 +30,11 @@ pub fn human(v: &Verdict) -> String {
         let width = v.symbols.iter().map(|s| s.name.len()).max().unwrap_or(0);
         s.push_str("symbols:\n");
         for sym in &v.symbols {
-            let _ = write!(s, "  {:>6.2}  {:<width$}  {}", sym.score, sym.name, sym.description);
+            let _ = write!(
+                s,
+                "  {:>6.2}  {:<width$}  {}",
+                sym.score, sym.name, sym.description
+            );
             if !sym.options.is_empty() {
                 let _ = write!(s, "  [{}]", sym.options.join("; "));
             }
@@ -63,7 +67,13 @@ enum Outcome {
 }
 
 /// Checks every message in `files` on `jobs` threads.
-pub fn scan(sandbox: &Sandbox, env: &EnvelopeArgs, files: &[PathBuf], jobs: usize, json: bool) -> Result<Summary> {
+pub fn scan(
+    sandbox: &Sandbox,
+    env: &EnvelopeArgs,
+    files: &[PathBuf],
+    jobs: usize,
+    json: bool,
+) -> Result<Summary> {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<Outcome>();
     let progress = if std::io::stderr().is_terminal() {
@@ -90,7 +100,8 @@ pub fn scan(sandbox: &Sandbox, env: &EnvelopeArgs, files: &[PathBuf], jobs: usiz
                     let items = match std::fs::read(path) {
                         Ok(bytes) => corpus::messages_in(path, bytes),
                         Err(e) => {
-                            let _ = tx.send(Outcome::Failure(path.display().to_string(), format!("read: {e}")));
+                            let _ =
+                                tx.send(Outcome::Failure(path.display().to_string(), format!("read: {e}")));
                             continue;
                         }
                     };
@@ -126,8 +137,22 @@ pub fn scan(sandbox: &Sandbox, env: &EnvelopeArgs, files: &[PathBuf], jobs: usiz
                         });
                         writeln!(out, "{line}")?;
                     } else {
-                        let names: Vec<&str> = v.symbols.iter().filter(|s| s.score != 0.0).map(|s| s.name.as_str()).collect();
-                        progress.suspend(|| writeln!(out, "{:<10} {:>7.2}  {}  {}", v.action.as_str(), v.score, label, names.join(",")))?;
+                        let names: Vec<&str> = v
+                            .symbols
+                            .iter()
+                            .filter(|s| s.score != 0.0)
+                            .map(|s| s.name.as_str())
+                            .collect();
+                        progress.suspend(|| {
+                            writeln!(
+                                out,
+                                "{:<10} {:>7.2}  {}  {}",
+                                v.action.as_str(),
+                                v.score,
+                                label,
+                                names.join(",")
+                            )
+                        })?;
                     }
                 }
                 Outcome::Failure(label, err) => {
@@ -135,7 +160,8 @@ pub fn scan(sandbox: &Sandbox, env: &EnvelopeArgs, files: &[PathBuf], jobs: usiz
                     if json {
                         writeln!(out, "{}", serde_json::json!({"path": label, "error": err}))?;
                     } else {
-                        progress.suspend(|| writeln!(out, "{:<10} {:>7}  {}  {}", "FAILED", "-", label, err))?;
+                        progress
+                            .suspend(|| writeln!(out, "{:<10} {:>7}  {}  {}", "FAILED", "-", label, err))?;
                     }
                 }
             }

@@ -1,0 +1,151 @@
+//! The `mailward` binary as users run it: exit codes, output formats,
+//! offline DNS, scanning directories and mbox files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(rel)
+}
+
+fn mailward(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailward"))
+        .args(args)
+        .env(
+            "MAILWARD_CACHE_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
+        )
+        .output()
+        .expect("mailward runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_rejects_the_seed_mail_with_exit_code_12() {
+    let seed = data("seed/seed-phish.eml");
+    let zone = data("seed/something.com.zone.yml");
+    let out = mailward(&[
+        "check",
+        seed.to_str().unwrap(),
+        "--dns-zone",
+        zone.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(12), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with("REJECT"), "{stdout}");
+    assert!(stdout.contains("PHISH_CRED_LURE"), "{stdout}");
+    assert!(stdout.contains("reply: 550 5.7.1"), "{stdout}");
+}
+
+#[test]
+fn check_json_and_stdin() {
+    let ham = std::fs::read(data("ham/lunch.eml")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailward"))
+        .args([
+            "check",
+            "-",
+            "--json",
+            "--offline",
+            "--mail-from",
+            "alice@example.org",
+            "--ip",
+            "192.0.2.9",
+        ])
+        .env(
+            "MAILWARD_CACHE_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&ham).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["action"], "accept");
+    assert_eq!(v["score"], 0.0);
+    assert_eq!(v["rule_pack"]["name"], "mailward-default");
+    assert!(
+        v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "X-Mailward")
+    );
+}
+
+#[test]
+fn scan_counts_actions_over_files_and_mbox() {
+    let dir = std::env::temp_dir().join(format!("mailward-scan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let seed = std::fs::read(data("seed/seed-phish.eml")).unwrap();
+    let ham = std::fs::read(data("ham/lunch.eml")).unwrap();
+    std::fs::write(dir.join("a.eml"), &seed).unwrap();
+    std::fs::write(dir.join("sub/b.eml"), &ham).unwrap();
+    let mut mbox = Vec::new();
+    for m in [&ham, &seed, &ham] {
+        mbox.extend_from_slice(b"From someone@example.org  Thu Nov 26 10:00:00 2026\n");
+        mbox.extend_from_slice(m);
+        mbox.extend_from_slice(b"\n");
+    }
+    std::fs::write(dir.join("box.mbox"), mbox).unwrap();
+    let out = mailward(&["scan", dir.to_str().unwrap(), "--json", "--offline", "-j", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "2 files + 3 mbox messages");
+    let rejects = lines.iter().filter(|l| l["action"] == "reject").count();
+    assert_eq!(rejects, 2);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["path"].as_str().unwrap().ends_with("box.mbox#2"))
+    );
+    let summary = text(&out.stderr);
+    assert!(summary.contains("scanned 5 messages"), "{summary}");
+    assert!(summary.contains("reject=2"), "{summary}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn errors_have_their_own_exit_codes() {
+    let out = mailward(&["check", "/no/such/file.eml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/no/such/file.eml"));
+    let bad = std::env::temp_dir().join(format!("mailward-bad-pack-{}.wasm", std::process::id()));
+    std::fs::write(&bad, b"\0asm\x01\0\0\0").unwrap();
+    let out = mailward(&[
+        "check",
+        data("ham/lunch.eml").to_str().unwrap(),
+        "--rules",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("core WebAssembly module"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_file(bad);
+    let out = mailward(&["check", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn info_names_the_pack() {
+    let out = mailward(&["info"]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert!(s.contains("mailward-default"), "{s}");
+    assert!(s.contains("mailward:filter@0.1.0"), "{s}");
+}
