@@ -6,6 +6,7 @@
 //! example the authentication verdict), never by reading each other's
 //! symbol names; cross-check logic over symbols belongs in meta rules.
 
+pub mod auth;
 pub mod content;
 pub mod sender_domain;
 
