@@ -122,11 +122,18 @@ fn validate_component(bytes: &[u8]) {
     }
 }
 
-/// Where the guest build keeps its own target directory (separate from the
-/// host build's, so the two cargo processes never wait on each other).
+/// Where the guest build keeps its own target directory: separate from the
+/// host build's (so the two cargo processes never wait on each other), and,
+/// under a shared `CARGO_TARGET_DIR`, separate per checkout (so two
+/// checkouts never overwrite each other's guest module).
 fn guest_target_dir(workspace: &Path) -> PathBuf {
     match env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => PathBuf::from(d).join("wasm-guest"),
+        Some(d) => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            workspace.hash(&mut h);
+            PathBuf::from(d).join(format!("wasm-guest-{:016x}", h.finish()))
+        }
         None => workspace.join("target").join("wasm-guest"),
     }
 }
