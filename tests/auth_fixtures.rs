@@ -20,10 +20,12 @@ use mail_auth::common::verify::DomainKey;
 use mail_auth::dkim::{Canonicalization, DkimSigner};
 use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::hickory_resolver::proto::op::ResponseCode;
-use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator, Parameters, ResolverCache, Txt};
+use mail_auth::{
+    AuthenticatedMessage, AuthenticationResults, MessageAuthenticator, Parameters, ResolverCache, Txt,
+};
 use mailward_core::checks::dkim::parse::{self, Kind};
-use mailward_core::dns::{DnsError, Query, Record, RecordType, Resolver};
 use mailward_core::dns::zone::ZoneResolver;
+use mailward_core::dns::{DnsError, Query, Record, RecordType, Resolver};
 use mailward_core::message::Message;
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -64,7 +66,9 @@ mod base64_lite {
     pub fn encode(data: &[u8]) -> String {
         let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
         for c in data.chunks(3) {
-            let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
             for i in 0..4 {
                 if i <= c.len() {
                     out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -94,7 +98,8 @@ impl TestKey {
 
     /// A fresh Ed25519 key (RFC 8463), published with `k=ed25519`.
     pub fn ed25519(domain: &str, selector: &str, zone: &mut ZoneResolver) -> Self {
-        let pair = mail_auth::dkim::generate::DkimKeyPair::generate_ed25519().expect("Ed25519 key generation");
+        let pair =
+            mail_auth::dkim::generate::DkimKeyPair::generate_ed25519().expect("Ed25519 key generation");
         let key = TestKey {
             domain: domain.into(),
             selector: selector.into(),
@@ -133,7 +138,8 @@ impl TestKey {
 
 fn rsa_key(der: &[u8]) -> RsaKey<Sha256> {
     use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer};
-    RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.to_vec()))).expect("RSA key")
+    RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.to_vec())))
+        .expect("RSA key")
 }
 
 /// Signer settings.
@@ -158,10 +164,20 @@ impl Default for SignOptions {
 }
 
 fn canon(relaxed: bool) -> Canonicalization {
-    if relaxed { Canonicalization::Relaxed } else { Canonicalization::Simple }
+    if relaxed {
+        Canonicalization::Relaxed
+    } else {
+        Canonicalization::Simple
+    }
 }
 
-fn sign_with<K: SigningKey>(key: K, k: &TestKey, message: &[u8], headers: &[&str], o: &SignOptions) -> String {
+fn sign_with<K: SigningKey>(
+    key: K,
+    k: &TestKey,
+    message: &[u8],
+    headers: &[&str],
+    o: &SignOptions,
+) -> String {
     DkimSigner::from_key(key)
         .domain(k.domain.as_str())
         .selector(k.selector.as_str())
@@ -196,7 +212,10 @@ pub fn arc_seal(message: &[u8], sealer: &TestKey, authserv_id: &str, zone: &Zone
             .await;
         (arc, dkim)
     });
-    let from = Message::parse(message).from().map(|m| m.address).unwrap_or_default();
+    let from = Message::parse(message)
+        .from()
+        .map(|m| m.address)
+        .unwrap_or_default();
     let results = AuthenticationResults::new(authserv_id).with_dkim_results(&dkim, &from);
     let set = ArcSealer::from_key(rsa_key(der))
         .domain(sealer.domain.as_str())
@@ -289,13 +308,15 @@ impl ZoneCache {
                         Err(e) => Txt::Error(e),
                     }
                 }
-                Err(DnsError::NxDomain) => {
-                    Txt::Error(mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(ResponseCode::NXDomain)))
-                }
-                Err(DnsError::NoData) => {
-                    Txt::Error(mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(ResponseCode::NoError)))
-                }
-                Err(e) => Txt::Error(mail_auth::Error::Dns(mail_auth::DnsError::Resolver(e.to_string()))),
+                Err(DnsError::NxDomain) => Txt::Error(mail_auth::Error::Dns(
+                    mail_auth::DnsError::RecordNotFound(ResponseCode::NXDomain),
+                )),
+                Err(DnsError::NoData) => Txt::Error(mail_auth::Error::Dns(
+                    mail_auth::DnsError::RecordNotFound(ResponseCode::NoError),
+                )),
+                Err(e) => Txt::Error(mail_auth::Error::Dns(mail_auth::DnsError::Resolver(
+                    e.to_string(),
+                ))),
             };
             txt.insert(format!("{name}.").into_boxed_str(), record);
         }
@@ -323,11 +344,17 @@ impl std::fmt::Debug for Reference {
 impl Reference {
     /// A reference verifier for `message` with DNS from `zone`.
     pub fn new(zone: &ZoneResolver, message: &[u8]) -> Self {
-        let config = ResolverConfig::from_name_servers(vec![NameServerConfig::udp(std::net::IpAddr::from([127, 0, 0, 1]))]);
+        let config =
+            ResolverConfig::from_name_servers(vec![NameServerConfig::udp(std::net::IpAddr::from([
+                127, 0, 0, 1,
+            ]))]);
         let mut opts = ResolverOpts::default();
         opts.timeout = Duration::from_millis(50);
         opts.attempts = 1;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         let authenticator = {
             let _guard = runtime.enter();
             MessageAuthenticator::new(config, opts).expect("authenticator")
@@ -350,7 +377,10 @@ impl Reference {
         let Some(parsed) = AuthenticatedMessage::parse(message) else {
             return Vec::new();
         };
-        let out = self.block_on(self.authenticator.verify_dkim(Parameters::new(&parsed).with_txt_cache(&self.cache)));
+        let out = self.block_on(
+            self.authenticator
+                .verify_dkim(Parameters::new(&parsed).with_txt_cache(&self.cache)),
+        );
         let mut r: Vec<String> = out.iter().map(|o| dkim_name(o.result()).to_string()).collect();
         r.sort();
         r
@@ -361,7 +391,10 @@ impl Reference {
         let Some(parsed) = AuthenticatedMessage::parse(message) else {
             return "none".into();
         };
-        let out = self.block_on(self.authenticator.verify_arc(Parameters::new(&parsed).with_txt_cache(&self.cache)));
+        let out = self.block_on(
+            self.authenticator
+                .verify_arc(Parameters::new(&parsed).with_txt_cache(&self.cache)),
+        );
         dkim_name(out.result()).to_string()
     }
 }

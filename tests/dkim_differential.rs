@@ -65,14 +65,22 @@ fn explain(ours: &DkimOutcome, theirs: &str, has_l: bool) -> Option<&'static str
 
 /// Compares one message; returns (agreements, disagreements explained,
 /// problems).
-fn compare(name: &str, raw: &[u8], zone: &ZoneResolver, at: u64, problems: &mut Vec<String>) -> (usize, usize) {
+fn compare(
+    name: &str,
+    raw: &[u8],
+    zone: &ZoneResolver,
+    at: u64,
+    problems: &mut Vec<String>,
+) -> (usize, usize) {
     let message = Message::parse(raw);
     let env = ResolverEnv::new(zone, at, 50);
     let ours = dkim::verify(&env, &message, at);
     let mut theirs = Reference::new(zone, raw).dkim(raw);
-    let has_l = message
-        .headers_named("DKIM-Signature")
-        .any(|h| h.value.split(|&b| b == b';').any(|t| t.trim_ascii().starts_with(b"l=")));
+    let has_l = message.headers_named("DKIM-Signature").any(|h| {
+        h.value
+            .split(|&b| b == b';')
+            .any(|t| t.trim_ascii().starts_with(b"l="))
+    });
     let (mut agree, mut explained) = (0, 0);
     let mut unmatched: Vec<&DkimOutcome> = Vec::new();
     for o in &ours {
@@ -88,7 +96,12 @@ fn compare(name: &str, raw: &[u8], zone: &ZoneResolver, at: u64, problems: &mut 
         match found {
             Some(p) => {
                 let t = theirs.remove(p);
-                println!("  {name}: ours {} ({}), mail-auth {t}: {}", o.result, o.reason, explain(o, &t, has_l).unwrap_or(""));
+                println!(
+                    "  {name}: ours {} ({}), mail-auth {t}: {}",
+                    o.result,
+                    o.reason,
+                    explain(o, &t, has_l).unwrap_or("")
+                );
                 explained += 1;
             }
             None if o.result.as_str() == "neutral" && theirs.is_empty() => {
@@ -98,7 +111,10 @@ fn compare(name: &str, raw: &[u8], zone: &ZoneResolver, at: u64, problems: &mut 
                 );
                 explained += 1;
             }
-            None => problems.push(format!("{name}: ours {} ({}), mail-auth {theirs:?}", o.result, o.reason)),
+            None => problems.push(format!(
+                "{name}: ours {} ({}), mail-auth {theirs:?}",
+                o.result, o.reason
+            )),
         }
     }
     if !theirs.is_empty() && problems.last().is_none_or(|p| !p.starts_with(name)) {
@@ -110,8 +126,12 @@ fn compare(name: &str, raw: &[u8], zone: &ZoneResolver, at: u64, problems: &mut 
 #[test]
 fn corpus_agrees_with_mail_auth() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/dkim-corpus");
-    let zone = ZoneResolver::from_yaml(&std::fs::read_to_string(dir.join("fake-dns.zone.yml")).unwrap()).unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("corpus")).unwrap().map(|e| e.unwrap().path()).collect();
+    let zone =
+        ZoneResolver::from_yaml(&std::fs::read_to_string(dir.join("fake-dns.zone.yml")).unwrap()).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("corpus"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let (mut agree, mut explained, mut problems) = (0, 0, Vec::new());
     for f in &files {
@@ -121,7 +141,10 @@ fn corpus_agrees_with_mail_auth() {
         agree += a;
         explained += e;
     }
-    println!("corpus: {} files, {agree} signatures agree, {explained} differ with an RFC reason", files.len());
+    println!(
+        "corpus: {} files, {agree} signatures agree, {explained} differ with an RFC reason",
+        files.len()
+    );
     assert!(files.len() == 79 && agree > 0);
     assert!(problems.is_empty(), "unexplained:\n{}", problems.join("\n"));
 }
@@ -155,8 +178,15 @@ fn signed_messages_agree_with_mail_auth() {
                     let signed = format!("{sig}{BASE}");
                     let altered_body = format!("{signed}Appended by an attacker.\r\n");
                     let altered_subject = signed.replace("Quarterly", "Urgent");
-                    let refolded = signed.replace("Subject:  Quarterly   report ", "Subject: Quarterly\r\n report");
-                    let name = format!("{} h={} c={}/{} l={body_length}", key.selector, headers.len(), rh, rb);
+                    let refolded =
+                        signed.replace("Subject:  Quarterly   report ", "Subject: Quarterly\r\n report");
+                    let name = format!(
+                        "{} h={} c={}/{} l={body_length}",
+                        key.selector,
+                        headers.len(),
+                        rh,
+                        rb
+                    );
                     for (variant, msg) in [
                         ("signed", &signed),
                         ("body appended", &altered_body),
@@ -164,7 +194,13 @@ fn signed_messages_agree_with_mail_auth() {
                         ("subject refolded", &refolded),
                     ] {
                         cases += 1;
-                        let (a, e) = compare(&format!("{name} {variant}"), msg.as_bytes(), &zone, now(), &mut problems);
+                        let (a, e) = compare(
+                            &format!("{name} {variant}"),
+                            msg.as_bytes(),
+                            &zone,
+                            now(),
+                            &mut problems,
+                        );
                         agree += a;
                         explained += e;
                         if variant == "signed" {
@@ -178,7 +214,9 @@ fn signed_messages_agree_with_mail_auth() {
             }
         }
     }
-    println!("signed: {cases} messages, {passes} freshly signed all pass; {agree} signatures agree, {explained} differ with an RFC reason");
+    println!(
+        "signed: {cases} messages, {passes} freshly signed all pass; {agree} signatures agree, {explained} differ with an RFC reason"
+    );
     assert!(problems.is_empty(), "unexplained:\n{}", problems.join("\n"));
 }
 
@@ -189,7 +227,11 @@ fn key_record_variants() {
     let mut zone = ZoneResolver::new();
     let key = TestKey::rsa("keys.example", "k", 1024, &mut zone);
     let base = BASE.replace("signer.example", "keys.example");
-    let sig = key.dkim_sign(base.as_bytes(), &["From", "To", "Subject"], &SignOptions::default());
+    let sig = key.dkim_sign(
+        base.as_bytes(),
+        &["From", "To", "Subject"],
+        &SignOptions::default(),
+    );
     let msg = format!("{sig}{base}");
     let p = key.public.clone();
     let cases: &[(&str, &str)] = &[
@@ -215,7 +257,11 @@ fn key_record_variants() {
         assert_eq!(got[0].testing, record.contains("t=y"));
         n += 1;
     }
-    for (setup, want) in [("timeout", "temperror"), ("servfail", "temperror"), ("nxdomain", "permerror")] {
+    for (setup, want) in [
+        ("timeout", "temperror"),
+        ("servfail", "temperror"),
+        ("nxdomain", "permerror"),
+    ] {
         let mut z = ZoneResolver::new();
         match setup {
             "timeout" => z.add_timeout(&key.record_name()),

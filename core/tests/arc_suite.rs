@@ -52,13 +52,20 @@ fn arc_validation_suite() {
         let doc = Scenario::deserialize(doc).unwrap();
         let mut zone = ZoneResolver::new();
         for (name, value) in &doc.txt_records.0 {
-            let value = value.as_str().unwrap_or_else(|| panic!("bad txt-records entry {name}"));
+            let value = value
+                .as_str()
+                .unwrap_or_else(|| panic!("bad txt-records entry {name}"));
             zone.add(name, Record::Txt(value.as_bytes().to_vec()));
         }
         for (name, case) in &doc.tests.0 {
             let name = name.as_str();
             let message = common::crlf(case.get("message").and_then(Value::as_str).unwrap_or(""));
-            let expected = case.get("cv").and_then(Value::as_str).unwrap_or("").trim().to_ascii_lowercase();
+            let expected = case
+                .get("cv")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             total += 1;
             let parsed = Message::parse(&message);
             let env = ResolverEnv::new(&zone, NOW, 200);
@@ -71,22 +78,36 @@ fn arc_validation_suite() {
                     problems.push(format!("{name}: listed as disputed but agrees ({ours})"));
                 }
             } else {
-                println!("DISAGREE {name}: suite {expected:?}, ours {ours} ({})", got.reason);
+                println!(
+                    "DISAGREE {name}: suite {expected:?}, ours {ours} ({})",
+                    got.reason
+                );
                 match disputed {
                     Some((_, why)) => {
                         println!("    reason: {why}");
                         disputed_seen.push(name.to_string());
                     }
-                    None => problems.push(format!("{name}: suite {expected:?}, ours {ours} ({})", got.reason)),
+                    None => problems.push(format!(
+                        "{name}: suite {expected:?}, ours {ours} ({})",
+                        got.reason
+                    )),
                 }
             }
         }
     }
     let pct = 100.0 * agree as f64 / total as f64;
-    println!("ARC suite: {agree}/{total} agree ({pct:.1} %), {} disputed with RFC reasons", disputed_seen.len());
+    println!(
+        "ARC suite: {agree}/{total} agree ({pct:.1} %), {} disputed with RFC reasons",
+        disputed_seen.len()
+    );
     assert_eq!(total, 170, "the suite has 170 cases");
     assert!(pct >= 95.0, "only {pct:.1} % agree");
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 use serde::Deserialize;

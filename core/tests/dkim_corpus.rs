@@ -8,10 +8,10 @@
 
 mod common;
 
+use mailward_core::ResolverEnv;
 use mailward_core::checks::dkim;
 use mailward_core::dns::zone::ZoneResolver;
 use mailward_core::message::Message;
-use mailward_core::ResolverEnv;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -59,7 +59,10 @@ fn convention(file: &str) -> &'static [&'static str] {
         &["fail"]
     } else if file.starts_with("ignore_") {
         &["neutral", "policy"]
-    } else if ["good", "mine_", "multiple_", "no_body_"].iter().any(|p| file.starts_with(p)) {
+    } else if ["good", "mine_", "multiple_", "no_body_"]
+        .iter()
+        .any(|p| file.starts_with(p))
+    {
         &["pass"]
     } else {
         panic!("{file}: unknown corpus name prefix")
@@ -84,7 +87,10 @@ fn fake_dns_zone_yaml_matches_fake_dns_dat() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if generated != committed {
         std::fs::write(path.with_extension("yml.failed"), &generated).unwrap();
-        panic!("{} is out of date; the generated zone is in fake-dns.zone.yml.failed", path.display());
+        panic!(
+            "{} is out of date; the generated zone is in fake-dns.zone.yml.failed",
+            path.display()
+        );
     }
     // And it loads into the same answers.
     let from_yaml = ZoneResolver::from_yaml(&committed).unwrap();
@@ -132,7 +138,12 @@ fn every_corpus_message_gets_its_expected_outcome() {
         *by_verdict.entry(verdict.clone()).or_default() += 1;
         let mut ok = true;
         if got != entry.results {
-            failures.push(format!("{file}: expected {:?}, got {:?}: {}", entry.results, got, detail.join(" | ")));
+            failures.push(format!(
+                "{file}: expected {:?}, got {:?}: {}",
+                entry.results,
+                got,
+                detail.join(" | ")
+            ));
             ok = false;
         }
         let fits = convention(file).contains(&message_verdict(&entry.results));
@@ -166,5 +177,10 @@ fn every_corpus_message_gets_its_expected_outcome() {
         files.len()
     );
     assert!(!files.is_empty(), "no corpus files found");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

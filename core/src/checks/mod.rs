@@ -21,7 +21,13 @@ use crate::types::{Envelope, SmtpReply};
 /// Every symbol a code check can emit. The pack must score each of them;
 /// [`RulePack::compile`] refuses a pack that does not.
 pub fn code_symbols() -> Vec<&'static str> {
-    [content::SYMBOLS, sender_domain::SYMBOLS, dkim::SYMBOLS, arc::SYMBOLS].concat()
+    [
+        content::SYMBOLS,
+        sender_domain::SYMBOLS,
+        dkim::SYMBOLS,
+        arc::SYMBOLS,
+    ]
+    .concat()
 }
 
 /// What one message is checked with.

@@ -100,9 +100,17 @@ pub fn validate(env: &dyn Env, message: &Message<'_>, now: u64) -> ArcOutcome {
             Some(kind) => match parse::signature(kind, field.value) {
                 Ok(sig) => {
                     let i = sig.instance;
-                    let label = if kind == Kind::Seal { "ARC-Seal" } else { "ARC-Message-Signature" };
+                    let label = if kind == Kind::Seal {
+                        "ARC-Seal"
+                    } else {
+                        "ARC-Message-Signature"
+                    };
                     if let Some(s) = slot(&mut sets, i) {
-                        let place = if kind == Kind::Seal { &mut s.seal } else { &mut s.ams };
+                        let place = if kind == Kind::Seal {
+                            &mut s.seal
+                        } else {
+                            &mut s.ams
+                        };
                         if place.is_some() {
                             return invalid(format!("two {label} fields with i={i}"));
                         }
@@ -111,7 +119,11 @@ pub fn validate(env: &dyn Env, message: &Message<'_>, now: u64) -> ArcOutcome {
                     (i, label)
                 }
                 Err(e) => {
-                    let label = if kind == Kind::Seal { "ARC-Seal" } else { "ARC-Message-Signature" };
+                    let label = if kind == Kind::Seal {
+                        "ARC-Seal"
+                    } else {
+                        "ARC-Message-Signature"
+                    };
                     return invalid(format!("{label}: {}", e.reason));
                 }
             },
@@ -140,7 +152,11 @@ pub fn validate(env: &dyn Env, message: &Message<'_>, now: u64) -> ArcOutcome {
     let newest = sets.len();
     let seal_of = |s: &Set<'_>| s.seal.as_ref().map(|(_, sig)| sig.cv);
     if seal_of(&sets[newest - 1]) == Some(ArcChain::Fail) {
-        return outcome(ArcChain::Fail, hops, format!("ARC-Seal i={newest} already says cv=fail"));
+        return outcome(
+            ArcChain::Fail,
+            hops,
+            format!("ARC-Seal i={newest} already says cv=fail"),
+        );
     }
     for (n, s) in sets.iter().enumerate() {
         let want = if n == 0 { ArcChain::None } else { ArcChain::Pass };
@@ -149,7 +165,12 @@ pub fn validate(env: &dyn Env, message: &Message<'_>, now: u64) -> ArcOutcome {
             return outcome(
                 ArcChain::Fail,
                 hops,
-                format!("ARC-Seal i={} has cv={}, expected cv={}", n + 1, have.as_str(), want.as_str()),
+                format!(
+                    "ARC-Seal i={} has cv={}, expected cv={}",
+                    n + 1,
+                    have.as_str(),
+                    want.as_str()
+                ),
             );
         }
     }
@@ -158,7 +179,11 @@ pub fn validate(env: &dyn Env, message: &Message<'_>, now: u64) -> ArcOutcome {
     // The newest ARC-Message-Signature, verified like a DKIM signature.
     if let Some((field, ams)) = &sets[newest - 1].ams {
         if let Some(reason) = weak_algorithm(ams) {
-            return outcome(ArcChain::Fail, hops, format!("ARC-Message-Signature i={newest}: {reason}"));
+            return outcome(
+                ArcChain::Fail,
+                hops,
+                format!("ARC-Message-Signature i={newest}: {reason}"),
+            );
         }
         let checked = v.check_signature(ams, field.raw);
         if checked.result != DkimResult::Pass || checked.weak {
@@ -167,16 +192,28 @@ pub fn validate(env: &dyn Env, message: &Message<'_>, now: u64) -> ArcOutcome {
             } else {
                 checked.reason
             };
-            return outcome(ArcChain::Fail, hops, format!("ARC-Message-Signature i={newest}: {reason}"));
+            return outcome(
+                ArcChain::Fail,
+                hops,
+                format!("ARC-Message-Signature i={newest}: {reason}"),
+            );
         }
     }
     // Every seal, newest first.
     let raws: Vec<(&[u8], &[u8], &[u8])> = sets
         .iter()
-        .filter_map(|s| Some((s.aar.as_ref()?.0.raw, s.ams.as_ref()?.0.raw, s.seal.as_ref()?.0.raw)))
+        .filter_map(|s| {
+            Some((
+                s.aar.as_ref()?.0.raw,
+                s.ams.as_ref()?.0.raw,
+                s.seal.as_ref()?.0.raw,
+            ))
+        })
         .collect();
     for i in (1..=newest).rev() {
-        let Some((_, seal)) = &sets[i - 1].seal else { continue };
+        let Some((_, seal)) = &sets[i - 1].seal else {
+            continue;
+        };
         if let Err(reason) = check_seal(&mut v, seal, &raws[..i]) {
             return outcome(ArcChain::Fail, hops, format!("ARC-Seal i={i}: {reason}"));
         }
@@ -200,7 +237,11 @@ fn weak_algorithm(sig: &Signature) -> Option<String> {
     (sig.algorithm == Algorithm::RsaSha1).then(|| "rsa-sha1 is not acceptable (RFC 8301)".to_string())
 }
 
-fn check_seal(v: &mut Verifier<'_, '_>, seal: &Signature, sets: &[(&[u8], &[u8], &[u8])]) -> Result<(), String> {
+fn check_seal(
+    v: &mut Verifier<'_, '_>,
+    seal: &Signature,
+    sets: &[(&[u8], &[u8], &[u8])],
+) -> Result<(), String> {
     if let Some(reason) = weak_algorithm(seal) {
         return Err(reason);
     }
@@ -210,7 +251,10 @@ fn check_seal(v: &mut Verifier<'_, '_>, seal: &Signature, sets: &[(&[u8], &[u8],
         Err(KeyError::Perm(e)) => return Err(e),
     };
     if key.record.key_type != seal.algorithm.key_type() {
-        return Err(format!("key type does not fit a={}", algorithm_name(seal.algorithm)));
+        return Err(format!(
+            "key type does not fit a={}",
+            algorithm_name(seal.algorithm)
+        ));
     }
     if !key.record.allows(seal.algorithm.hash()) {
         return Err(parse::hash_not_allowed(seal.algorithm.hash()));
@@ -246,7 +290,10 @@ mod tests {
 
     #[test]
     fn aar_prefix() {
-        assert_eq!(aar(b" i=2; mx.example; spf=pass\r\n\tsmtp.mailfrom=a@b").unwrap(), (2, "mx.example; spf=pass\tsmtp.mailfrom=a@b".to_string()));
+        assert_eq!(
+            aar(b" i=2; mx.example; spf=pass\r\n\tsmtp.mailfrom=a@b").unwrap(),
+            (2, "mx.example; spf=pass\tsmtp.mailfrom=a@b".to_string())
+        );
         assert!(aar(b" i=1 mx.example; spf=pass").is_err());
         assert!(aar(b" mx.example; i=1; spf=pass").is_err());
         assert!(aar(b" i=0; mx.example").is_err());

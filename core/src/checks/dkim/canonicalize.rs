@@ -205,11 +205,20 @@ pub(crate) fn strip_b_value(raw: &[u8]) -> Vec<u8> {
     let value = &raw[colon..];
     let mut start = 0;
     loop {
-        let end = value[start..].iter().position(|&b| b == b';').map_or(value.len(), |p| start + p);
+        let end = value[start..]
+            .iter()
+            .position(|&b| b == b';')
+            .map_or(value.len(), |p| start + p);
         let spec = &value[start..end];
-        let name_start = spec.iter().position(|b| !b" \t\r\n".contains(b)).unwrap_or(spec.len());
+        let name_start = spec
+            .iter()
+            .position(|b| !b" \t\r\n".contains(b))
+            .unwrap_or(spec.len());
         let rest = &spec[name_start..];
-        let name_len = rest.iter().position(|b| b" \t\r\n=".contains(b)).unwrap_or(rest.len());
+        let name_len = rest
+            .iter()
+            .position(|b| b" \t\r\n=".contains(b))
+            .unwrap_or(rest.len());
         let after_name = &rest[name_len..];
         let eq = after_name.iter().position(|b| !b" \t\r\n".contains(b));
         if &rest[..name_len] == b"b" && eq.is_some_and(|e| after_name[e] == b'=') {
@@ -275,7 +284,10 @@ mod tests {
     #[test]
     fn b_value_is_removed_but_bh_kept() {
         let raw = b"DKIM-Signature: v=1; bh=abc; b=XY\r\n Z; d=x\r\n";
-        assert_eq!(strip_b_value(raw), b"DKIM-Signature: v=1; bh=abc; b=; d=x\r\n".to_vec());
+        assert_eq!(
+            strip_b_value(raw),
+            b"DKIM-Signature: v=1; bh=abc; b=; d=x\r\n".to_vec()
+        );
         let raw = b"ARC-Seal: i=1; b = XYZ\r\n";
         assert_eq!(strip_b_value(raw), b"ARC-Seal: i=1; b =".to_vec());
     }

@@ -133,7 +133,10 @@ impl<'m, 'e> Verifier<'m, 'e> {
         if let Some(t) = sig.timestamp
             && t > self.now.saturating_add(MAX_CLOCK_SKEW)
         {
-            return Checked::new(DkimResult::Policy, format!("signature timestamp t={t} is in the future"));
+            return Checked::new(
+                DkimResult::Policy,
+                format!("signature timestamp t={t} is in the future"),
+            );
         }
         // RFC 6376 §6.1 order: the key (§6.1.2), then the body hash and
         // the signature (§6.1.3).
@@ -148,7 +151,10 @@ impl<'m, 'e> Verifier<'m, 'e> {
             ..Checked::new(DkimResult::PermError, reason)
         };
         if key.record.key_type != sig.algorithm.key_type() {
-            return perm(format!("key type does not fit a={}", algorithm_name(sig.algorithm)));
+            return perm(format!(
+                "key type does not fit a={}",
+                algorithm_name(sig.algorithm)
+            ));
         }
         if !key.record.allows(sig.algorithm.hash()) {
             return perm(parse::hash_not_allowed(sig.algorithm.hash()));
@@ -156,10 +162,15 @@ impl<'m, 'e> Verifier<'m, 'e> {
         if sig.kind == Kind::Dkim && key.record.strict {
             let auid_domain = sig.auid.rsplit_once('@').map_or("", |(_, d)| d);
             if !auid_domain.eq_ignore_ascii_case(&sig.domain) {
-                return perm(format!("key has t=s but i= domain {auid_domain} is not d={}", sig.domain));
+                return perm(format!(
+                    "key has t=s but i= domain {auid_domain} is not d={}",
+                    sig.domain
+                ));
             }
         }
-        let (bh, body_len) = self.bodies.get(sig.body_canon, sig.algorithm.hash(), sig.length, self.body);
+        let (bh, body_len) = self
+            .bodies
+            .get(sig.body_canon, sig.algorithm.hash(), sig.length, self.body);
         if bh != sig.bh {
             return Checked {
                 testing,
@@ -186,7 +197,10 @@ impl<'m, 'e> Verifier<'m, 'e> {
         if let Some(l) = sig.length
             && l < body_len
         {
-            reasons.insert(0, format!("l={l} leaves {} of {body_len} body bytes unsigned", body_len - l));
+            reasons.insert(
+                0,
+                format!("l={l} leaves {} of {body_len} body bytes unsigned", body_len - l),
+            );
             return Checked {
                 result: DkimResult::Policy,
                 reason: reasons.join("; "),

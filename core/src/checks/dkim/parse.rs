@@ -238,7 +238,8 @@ pub(crate) fn valid_domain(name: &str) -> bool {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -248,13 +249,18 @@ fn number(value: &str, max_digits: usize) -> Option<u64> {
     if value.is_empty() || value.len() > max_digits || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(value.bytes().fold(0u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0'))))
+    Some(value.bytes().fold(0u64, |n, b| {
+        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+    }))
 }
 
 /// Decodes `dkim-quoted-printable` (RFC 6376 §2.11): `=XX` escapes, FWS
 /// removed.
 fn dkim_qp(value: &str) -> Option<String> {
-    let bytes: Vec<u8> = value.bytes().filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n')).collect();
+    let bytes: Vec<u8> = value
+        .bytes()
+        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .collect();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -424,7 +430,11 @@ pub fn signature(kind: Kind, value: &[u8]) -> Result<Signature, SigError> {
         .map(|n| n.trim_matches(is_fws).to_ascii_lowercase())
         .filter(|n| !n.is_empty())
         .collect();
-    if sig.headers.iter().any(|n| n.bytes().any(|b| !(33..=126).contains(&b))) {
+    if sig
+        .headers
+        .iter()
+        .any(|n| n.bytes().any(|b| !(33..=126).contains(&b)))
+    {
         return fail(&err, "invalid header name in h=".into());
     }
     match kind {
@@ -542,7 +552,9 @@ pub fn key_record(text: &[u8]) -> Result<KeyRecord, KeyRecordError> {
             .collect::<Vec<_>>()
     });
     if let Some(s) = get(&tags, "s")
-        && !s.split(':').any(|t| matches!(t.trim_matches(is_fws), "*" | "email"))
+        && !s
+            .split(':')
+            .any(|t| matches!(t.trim_matches(is_fws), "*" | "email"))
     {
         return Err(KeyRecordError::Invalid(format!("key not for e-mail: s={s}")));
     }
@@ -582,9 +594,18 @@ mod tests {
         assert_eq!(
             t,
             vec![
-                Tag { name: "a", value: "1" },
-                Tag { name: "b", value: "2" },
-                Tag { name: "c", value: "x y" }
+                Tag {
+                    name: "a",
+                    value: "1"
+                },
+                Tag {
+                    name: "b",
+                    value: "2"
+                },
+                Tag {
+                    name: "c",
+                    value: "x y"
+                }
             ]
         );
         assert!(tag_list("a=1;;b=2").is_err(), "stray semicolon");
@@ -605,7 +626,10 @@ mod tests {
         let e = signature(Kind::Dkim, base.replace("v=1", "v=2").as_bytes()).unwrap_err();
         assert!(e.reason.contains("v=2"), "{e:?}");
         assert_eq!(e.domain, "example.com");
-        assert!(signature(Kind::Dkim, base.replace("v=1; ", "").as_bytes()).is_ok(), "draft: no v=");
+        assert!(
+            signature(Kind::Dkim, base.replace("v=1; ", "").as_bytes()).is_ok(),
+            "draft: no v="
+        );
         let e = signature(Kind::Dkim, format!("{base}; i=a@other.org").as_bytes()).unwrap_err();
         assert!(e.reason.contains("not within"), "{e:?}");
         let s = signature(Kind::Dkim, format!("{base}; i=a@sub.example.com").as_bytes()).unwrap();
@@ -624,11 +648,21 @@ mod tests {
 
     #[test]
     fn arc_seal_fields() {
-        let s = signature(Kind::Seal, b"i=2; a=rsa-sha256; cv=pass; d=example.org; s=s; b=AAAA").unwrap();
+        let s = signature(
+            Kind::Seal,
+            b"i=2; a=rsa-sha256; cv=pass; d=example.org; s=s; b=AAAA",
+        )
+        .unwrap();
         assert_eq!((s.instance, s.cv), (2, ArcChain::Pass));
         assert!(signature(Kind::Seal, b"i=0; a=rsa-sha256; cv=pass; d=e.org; s=s; b=AAAA").is_err());
         assert!(signature(Kind::Seal, b"i=1; a=rsa-sha256; cv=Pass; d=e.org; s=s; b=AAAA").is_err());
-        assert!(signature(Kind::Seal, b"i=1; a=rsa-sha256; cv=none; d=e.org; s=s; b=AAAA; h=from").is_err());
+        assert!(
+            signature(
+                Kind::Seal,
+                b"i=1; a=rsa-sha256; cv=none; d=e.org; s=s; b=AAAA; h=from"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -127,7 +127,9 @@ fn public_key(rec: &KeyRecord) -> Result<PublicKey, String> {
                     .as_bytes()
                     .ok_or_else(|| "RSA key bit string is not octet-aligned".to_string())
                     .and_then(|b| rsa::pkcs1::RsaPublicKey::from_der(b).map_err(|e| format!("RSA key: {e}"))),
-                Err(_) => rsa::pkcs1::RsaPublicKey::from_der(&rec.public_key).map_err(|e| format!("RSA key: {e}")),
+                Err(_) => {
+                    rsa::pkcs1::RsaPublicKey::from_der(&rec.public_key).map_err(|e| format!("RSA key: {e}"))
+                }
             }?;
             let n = rsa::BigUint::from_bytes_be(pkcs1.modulus.as_bytes());
             let e = rsa::BigUint::from_bytes_be(pkcs1.public_exponent.as_bytes());
