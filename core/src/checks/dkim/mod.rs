@@ -59,8 +59,11 @@ const HEADER_B_LEN: usize = 8;
 /// length limit, with the whole canonical body's length.
 #[derive(Debug, Default)]
 pub struct BodyHashes {
-    entries: Vec<((Canon, HashAlg, Option<u64>), (Vec<u8>, u64))>,
+    entries: Vec<(BodyKey, (Vec<u8>, u64))>,
 }
+
+/// Canonicalization, hash and `l=` of one body hash.
+type BodyKey = (Canon, HashAlg, Option<u64>);
 
 impl BodyHashes {
     /// An empty set.
