@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end tests: the real default pack (the
 //! component `mailward-pack` built from `guest/`) in the real host.
 
+pub mod auth_fixtures;
+
 use mailward_core::dns::Resolver;
 use mailward_core::{Envelope, Settings, Verdict};
 use mailward_host::{EngineConfig, Limits, ManualClock, Sandbox, Services, ZoneResolver};

@@ -83,6 +83,16 @@ impl Filter {
         let mut findings = Findings::new(self.pack.symbols.len());
         if envelope.effective_direction() == crate::Direction::Inbound {
             checks::sender_domain::check(&cx, &mut findings);
+            // --- DKIM and ARC (branch auth-dkim) -------------------------
+            // Stand-in until the sender-authentication orchestration
+            // (`checks::auth::run`) is merged: the lead replaces this block
+            // with that call, which runs DKIM and ARC among the others.
+            let now = env.now();
+            let dkim = checks::dkim::verify(env, &message, now);
+            checks::dkim::emit(&self.pack, &dkim, &mut findings);
+            let arc = checks::arc::validate(env, &message, now);
+            checks::arc::emit(&self.pack, &arc, &mut findings);
+            // --- end of DKIM and ARC --------------------------------------
         }
         checks::content::check(&cx, &mut findings);
         crate::verdict::finish(&self.pack, &self.config, findings, Vec::new())

@@ -6,8 +6,10 @@
 //! example the authentication verdict), never by reading each other's
 //! symbol names; cross-check logic over symbols belongs in meta rules.
 
+pub mod arc;
 pub mod auth;
 pub mod content;
+pub mod dkim;
 pub mod sender_domain;
 
 use crate::config::Config;
@@ -19,7 +21,13 @@ use crate::types::{Envelope, SmtpReply};
 /// Every symbol a code check can emit. The pack must score each of them;
 /// [`RulePack::compile`] refuses a pack that does not.
 pub fn code_symbols() -> Vec<&'static str> {
-    [content::SYMBOLS, sender_domain::SYMBOLS].concat()
+    [
+        content::SYMBOLS,
+        sender_domain::SYMBOLS,
+        dkim::SYMBOLS,
+        arc::SYMBOLS,
+    ]
+    .concat()
 }
 
 /// What one message is checked with.
