@@ -7,8 +7,12 @@
 //! symbol names; cross-check logic over symbols belongs in meta rules.
 
 pub mod auth;
+pub mod classifier;
 pub mod content;
+pub mod lookalike;
 pub mod sender_domain;
+pub mod spoof;
+pub mod urls;
 
 use crate::config::Config;
 use crate::env::Env;
@@ -19,7 +23,20 @@ use crate::types::{Envelope, SmtpReply};
 /// Every symbol a code check can emit. The pack must score each of them;
 /// [`RulePack::compile`] refuses a pack that does not.
 pub fn code_symbols() -> Vec<&'static str> {
-    [content::SYMBOLS, sender_domain::SYMBOLS].concat()
+    [
+        content::SYMBOLS,
+        sender_domain::SYMBOLS,
+        spoof::SYMBOLS,
+        lookalike::SYMBOLS,
+        urls::SYMBOLS,
+    ]
+    .concat()
+}
+
+/// Every named pack list a code check reads; [`RulePack::compile`]
+/// refuses a pack that does not define them.
+pub fn code_lists() -> Vec<&'static str> {
+    [spoof::LISTS, urls::LISTS].concat()
 }
 
 /// What one message is checked with.
@@ -35,6 +52,8 @@ pub struct Context<'a> {
     pub pack: &'a RulePack,
     /// Deployment settings merged with the pack's defaults.
     pub config: &'a Config,
+    /// The message's web links, parsed once for every check.
+    pub links: &'a [urls::ParsedLink<'a>],
 }
 
 impl std::fmt::Debug for dyn Env + '_ {
