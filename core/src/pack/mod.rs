@@ -217,6 +217,9 @@ pub struct RulePack {
     pub model: Option<Model>,
     /// The classifier's probability bands, by increasing probability.
     pub bands: Vec<Band>,
+    /// Fewest features the model must know in a message to judge it
+    /// (`[model] min-features`); below, no band fires.
+    pub model_min_features: usize,
 }
 
 #[derive(Deserialize)]
@@ -240,6 +243,9 @@ struct FileSource {
 struct ModelSection {
     /// The model file, relative to the TOML file that names it.
     file: String,
+    /// Fewest features the model must know in a message to judge it.
+    #[serde(rename = "min-features", default)]
+    min_features: usize,
 }
 
 #[derive(Deserialize)]
@@ -370,6 +376,7 @@ impl RulePack {
         let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut model: Option<Model> = None;
         let mut model_at: Option<(String, usize)> = None;
+        let mut model_min_features = 0;
         let mut bands: Vec<(Band, String, usize)> = Vec::new();
 
         let parse_action = |s: &Option<String>| -> Result<Option<Action>, String> {
@@ -461,6 +468,7 @@ impl RulePack {
                     ));
                 }
                 model = Some(parsed);
+                model_min_features = m.min_features;
                 model_at = Some((file.to_string(), line));
             }
             for (name, def) in src.symbols {
@@ -699,6 +707,7 @@ impl RulePack {
             lists,
             model,
             bands,
+            model_min_features,
         })
     }
 

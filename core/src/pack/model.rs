@@ -194,10 +194,12 @@ impl Model {
             Norm::L2 => 1.0 / (distinct.len().max(1) as f64).sqrt(),
         };
         let mut z = self.bias;
+        let mut known = 0;
         let mut best: Vec<(f32, usize)> = Vec::with_capacity(top + 1);
         for &h in distinct {
             if let Some(i) = self.slot(h) {
                 let w = self.weights[i];
+                known += 1;
                 z += f64::from(w) * x;
                 if top > 0 && w > 0.0 && (best.len() < top || w > best[best.len() - 1].0) {
                     let at = best.iter().position(|b| w > b.0).unwrap_or(best.len());
@@ -207,6 +209,7 @@ impl Model {
             }
         }
         Score {
+            known,
             logit: z,
             probability: 1.0 / (1.0 + (-z).exp()),
             top: best.into_iter().map(|(_, i)| self.text[self.names[i] as usize].as_str()).collect(),
@@ -217,6 +220,8 @@ impl Model {
 /// A message's classifier score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Score<'m> {
+    /// How many of the message's features the model knows.
+    pub known: usize,
     /// `bias + Σ w·x`.
     pub logit: f64,
     /// Spam probability (logistic of the logit).

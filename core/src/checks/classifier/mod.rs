@@ -34,11 +34,15 @@ pub fn probability(cx: &Context<'_>) -> Option<f64> {
     Some(model.score(&feature_hashes(cx.message), 0).probability)
 }
 
-/// Runs the classifier and fires the band the probability falls in.
+/// Runs the classifier and fires the band the probability falls in, when
+/// the model knows enough of the message's features to judge it.
 pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     let Some(model) = &cx.pack.model else { return };
     let hashes = feature_hashes(cx.message);
     let score = model.score(&hashes, TOP_FEATURES);
+    if score.known < cx.pack.model_min_features {
+        return;
+    }
     let p = score.probability;
     if let Some(band) = cx.pack.bands.iter().find(|b| b.contains(p)) {
         findings.fire_index(band.symbol, &format!("p={p:.4}"));
