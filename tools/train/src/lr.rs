@@ -21,6 +21,11 @@ pub struct Params {
     pub ham_weight: f64,
     /// Most L-BFGS iterations.
     pub max_iter: usize,
+    /// Keep the bias at the (weighted) log-odds of the classes instead of
+    /// fitting it: a message with no evidence either way gets the base
+    /// rate, and the absence of features typical of the training ham is
+    /// not itself evidence of spam.
+    pub fixed_bias: bool,
 }
 
 /// A fitted model: bias and one weight per feature id.
@@ -70,6 +75,9 @@ fn objective(x: &[f64], data: &[Example], p: &Params, grad: &mut [f64]) -> f64 {
     for i in 1..x.len() {
         loss += 0.5 * p.l2 * x[i] * x[i];
         grad[i] += p.l2 * x[i];
+    }
+    if p.fixed_bias {
+        grad[0] = 0.0;
     }
     loss
 }
@@ -186,6 +194,7 @@ mod tests {
             l2: 0.1,
             ham_weight: 1.0,
             max_iter: 200,
+            fixed_bias: false,
         };
         let fit = fit(&data, 3, &p);
         assert!(fit.weights[0] > 1.0, "{fit:?}");
@@ -196,5 +205,7 @@ mod tests {
         }
         let again = super::fit(&data, 3, &p);
         assert_eq!(fit.weights, again.weights, "deterministic");
+        let fixed = super::fit(&data, 3, &Params { fixed_bias: true, ..p });
+        assert_eq!(fixed.bias, 0.0, "balanced classes: log-odds 0, kept");
     }
 }

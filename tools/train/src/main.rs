@@ -58,6 +58,9 @@ struct Args {
     /// Most L-BFGS iterations.
     #[arg(long, default_value_t = 400)]
     max_iter: usize,
+    /// Fit the bias too (default: keep it at the classes' log-odds).
+    #[arg(long)]
+    fit_bias: bool,
     /// Probability thresholds to report in cross-validation.
     #[arg(long, value_delimiter = ',', default_value = "0.5,0.8,0.9,0.95,0.97,0.98,0.99,0.995,0.999")]
     thresholds: Vec<f64>,
@@ -161,6 +164,7 @@ fn train<'d>(docs: impl Iterator<Item = &'d Doc> + Clone, a: &Args) -> (Vec<Stri
         l2: a.l2,
         ham_weight: a.ham_weight,
         max_iter: a.max_iter,
+        fixed_bias: !a.fit_bias,
     };
     let mut fit = lr::fit(&data, vocab.len(), &params);
     for w in &mut fit.weights {
@@ -294,7 +298,7 @@ fn main() -> Result<()> {
     let _ = writeln!(text, "# Written by mailward-train; do not edit by hand. Retrain with:");
     let _ = writeln!(
         text,
-        "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{} --out {}",
+        "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{}{} --out {}",
         a.ham.iter().map(|p| format!("$C/{}", name_of(p))).collect::<Vec<_>>().join(" "),
         a.spam.iter().map(|p| format!("$C/{}", name_of(p))).collect::<Vec<_>>().join(" "),
         a.l2,
@@ -302,6 +306,7 @@ fn main() -> Result<()> {
         a.min_df,
         a.prune,
         a.max_iter,
+        if a.fit_bias { " --fit-bias" } else { "" },
         a.cv.map_or(String::new(), |k| format!(" --cv {k}")),
         out.display()
     );
