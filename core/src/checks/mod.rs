@@ -139,3 +139,31 @@ impl Findings {
         &self.unknown
     }
 }
+
+/// A filter over a minimal pack that scores every code symbol, for the
+/// checks' own tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::dns::Offline;
+    use crate::{Envelope, Filter, ResolverEnv, Settings, Verdict};
+
+    /// Runs `raw` through every check with `protected` as the protected
+    /// domains; returns the verdict.
+    pub fn run(protected: &[&str], raw: &str) -> Verdict {
+        let mut pack = String::from(
+            "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
+             [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n",
+        );
+        for s in super::code_symbols() {
+            pack.push_str(&format!("[symbols.{s}]\nscore = 1\ndescription = \"d\"\n"));
+        }
+        let mut f = Filter::from_sources(&[("t.toml", &pack)]).expect("test pack compiles");
+        f.configure(&Settings {
+            protected_domains: protected.iter().map(|s| s.to_string()).collect(),
+            ..Settings::default()
+        })
+        .expect("test settings");
+        let env = ResolverEnv::new(&Offline, 0, 10);
+        f.check(&env, &Envelope::default(), raw.as_bytes())
+    }
+}

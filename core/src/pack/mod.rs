@@ -899,6 +899,60 @@ description = "d"
         assert!(e.message.contains("unknown symbol NOPE"), "{e}");
     }
 
+    const MODEL: &str = "mailward-model 1\ntokenizer 3\nnorm l2\nbias -1\n1.5\tfree\n";
+
+    fn compile_with_model(rules: &str, model: &str) -> Result<RulePack, PackError> {
+        RulePack::compile(
+            &[("p/pack.toml", PACK), ("p/m.toml", rules), ("p/c.model", model)],
+            &["CODE_SYM"],
+            &[],
+        )
+    }
+
+    const BANDS: &str = "[model]\nfile = \"c.model\"\nmin-features = 3\n\n\
+        [[rule]]\nname = \"LOW\"\ntype = \"model\"\nrange = [0.0, 0.5]\nscore = -1\ndescription = \"d\"\n\n\
+        [[rule]]\nname = \"HIGH\"\ntype = \"model\"\nrange = [0.5, 1.0]\nscore = 3\ndescription = \"d\"\n";
+
+    #[test]
+    fn model_section_and_bands() {
+        let p = compile_with_model(BANDS, MODEL).unwrap();
+        assert_eq!(p.model.as_ref().unwrap().len(), 1);
+        assert_eq!(p.model_min_features, 3);
+        assert_eq!(p.bands.len(), 2);
+        assert!(p.bands[0].contains(0.2) && !p.bands[0].contains(0.5));
+        assert!(p.bands[1].contains(0.5) && p.bands[1].contains(1.0));
+        // A broken model line names the model file and line.
+        let e = compile_with_model(BANDS, "mailward-model 1\ntokenizer 3\nnorm l2\nbias x\n").unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("p/c.model", 4), "{e}");
+        // A model trained with another tokenizer does not load.
+        let e = compile_with_model(BANDS, &MODEL.replace("tokenizer 3", "tokenizer 999")).unwrap_err();
+        assert!(e.message.contains("retrain"), "{e}");
+        // Overlapping bands, a band without a model, a missing model file.
+        let e = compile_with_model(&BANDS.replace("[0.5, 1.0]", "[0.4, 1.0]"), MODEL).unwrap_err();
+        assert!(e.message.contains("overlaps"), "{e}");
+        let e = compile_with_model(&BANDS.replace("[model]\nfile = \"c.model\"\nmin-features = 3\n", ""), MODEL)
+            .unwrap_err();
+        assert!(e.message.contains("needs a [model]"), "{e}");
+        let e = compile_with_model(&BANDS.replace("c.model", "nope.model"), MODEL).unwrap_err();
+        assert!(e.message.contains("not part of the pack"), "{e}");
+        let e = compile_with_model(&BANDS.replace("[0.0, 0.5]", "[0.6, 0.5]"), MODEL).unwrap_err();
+        assert_eq!(e.rule.as_deref(), Some("LOW"));
+    }
+
+    #[test]
+    fn lists_are_sorted_and_required() {
+        let p = RulePack::compile(
+            &[("pack.toml", PACK), ("l.toml", "[lists]\nfree = [\"B.example\", \"a.example\", \"b.example\"]\n")],
+            &["CODE_SYM"],
+            &["free"],
+        )
+        .unwrap();
+        assert_eq!(p.list("free"), ["a.example", "b.example"]);
+        assert!(p.list("other").is_empty());
+        let e = RulePack::compile(&[("pack.toml", PACK)], &["CODE_SYM"], &["free"]).unwrap_err();
+        assert_eq!(e.rule.as_deref(), Some("free"));
+    }
+
     #[test]
     fn word_boundaries_become_ascii_outside_classes() {
         assert_eq!(ascii_word_boundaries(r"\bpass\B"), r"(?-u:\b)pass(?-u:\B)");

@@ -40,6 +40,16 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     let Some(model) = &cx.pack.model else { return };
     let hashes = feature_hashes(cx.message);
     let score = model.score(&hashes, TOP_FEATURES);
+    cx.env.log(
+        crate::Level::Debug,
+        &format!(
+            "classifier: {} features, {} known, logit {:.4}, p {:.6}",
+            hashes.len(),
+            score.known,
+            score.logit,
+            score.probability
+        ),
+    );
     if score.known < cx.pack.model_min_features {
         return;
     }
@@ -49,5 +59,52 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         for f in &score.top {
             findings.fire_index(band.symbol, f);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dns::Offline;
+    use crate::{Envelope, Filter, ResolverEnv};
+
+    fn filter(min_features: usize) -> Filter {
+        let mut pack = String::from(
+            "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
+             [lists]\nfreemail = []\nurl-shorteners = []\n",
+        );
+        for s in crate::checks::code_symbols() {
+            pack.push_str(&format!("[symbols.{s}]\nscore = 0\ndescription = \"d\"\n"));
+        }
+        pack.push_str(&format!(
+            "[model]\nfile = \"m.model\"\nmin-features = {min_features}\n\
+             [[rule]]\nname = \"LOW\"\ntype = \"model\"\nrange = [0.0, 0.5]\nscore = -1\ndescription = \"d\"\n\
+             [[rule]]\nname = \"HIGH\"\ntype = \"model\"\nrange = [0.5, 1.0]\nscore = 6\ndescription = \"d\"\n"
+        ));
+        let model = format!(
+            "mailward-model 1\ntokenizer {}\nnorm none\nbias -1\n3\tviagra\n2\ts:cheap\n-4\tpatch\n",
+            super::TOKENIZER_VERSION
+        );
+        Filter::from_sources(&[("t.toml", &pack), ("m.model", &model)]).unwrap()
+    }
+
+    fn run(f: &Filter, raw: &str) -> crate::Verdict {
+        f.check(&ResolverEnv::new(&Offline, 0, 10), &Envelope::default(), raw.as_bytes())
+    }
+
+    #[test]
+    fn bands_fire_by_probability_with_the_strongest_features() {
+        let f = filter(1);
+        let v = run(&f, "Subject: cheap pills\r\n\r\nBuy viagra now\r\n");
+        let high = v.symbols.iter().find(|s| s.name == "HIGH").expect("HIGH fires");
+        assert!(high.options[0].starts_with("p=0.98"), "{high:?}");
+        assert_eq!(&high.options[1..], ["viagra", "s:cheap"]);
+        let v = run(&f, "Subject: review\r\n\r\nHere is the patch for viagra\r\n");
+        assert!(v.has("LOW") && !v.has("HIGH"), "{:?}", v.symbols);
+    }
+
+    #[test]
+    fn too_few_known_features_fire_nothing() {
+        let v = run(&filter(2), "Subject: hello\r\n\r\nviagra\r\n");
+        assert!(!v.has("LOW") && !v.has("HIGH"), "{:?}", v.symbols);
     }
 }

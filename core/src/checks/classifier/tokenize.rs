@@ -43,7 +43,7 @@ use mail_parser::MimeHeaders;
 
 /// Version of the feature set; a model trained with another version does
 /// not load.
-pub const TOKENIZER_VERSION: u32 = 2;
+pub const TOKENIZER_VERSION: u32 = 3;
 
 /// Words shorter than this (in characters) are skipped.
 const MIN_WORD: usize = 3;

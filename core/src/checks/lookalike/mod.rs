@@ -358,6 +358,19 @@ mod tests {
     }
 
     #[test]
+    fn check_looks_at_every_place() {
+        let v = crate::checks::testing::run(
+            &["something.com"],
+            "From: a@sornething.com\r\nReply-To: b@something.net\r\n\r\nsee http://xn--smething-nbh.com/x\r\n",
+        );
+        for s in ["LOOKALIKE_FROM_DOMAIN", "LOOKALIKE_REPLYTO_DOMAIN", "LOOKALIKE_URL_DOMAIN", "LOOKALIKE_IDN"] {
+            assert!(v.has(s), "{s}: {:?}", v.symbols);
+        }
+        let v = crate::checks::testing::run(&[], "From: a@sornething.com\r\n\r\nx\r\n");
+        assert!(!v.has("LOOKALIKE_FROM_DOMAIN"), "no protected domains, no lookalikes");
+    }
+
+    #[test]
     fn distance() {
         let c = |s: &str| s.chars().collect::<Vec<_>>();
         assert_eq!(edit_distance(&c("abcd"), &c("abdc"), 2), 1);

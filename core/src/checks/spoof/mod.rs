@@ -141,6 +141,25 @@ mod tests {
     }
 
     #[test]
+    fn check_fires_on_spoofed_names_and_replies() {
+        let v = crate::checks::testing::run(
+            &["something.com"],
+            "From: \"Something.com Support\" <help@mailer.example>\r\nReply-To: x@gmail.com\r\n\r\nhi\r\n",
+        );
+        for s in ["FROM_NAME_PROTECTED_BRAND", "FROM_NAME_HAS_DOMAIN", "REPLYTO_OTHER_DOMAIN", "REPLYTO_FREEMAIL"] {
+            assert!(v.has(s), "{s}: {:?}", v.symbols);
+        }
+        assert!(!v.has("REPLYTO_LEAVES_PROTECTED"));
+        let v = crate::checks::testing::run(
+            &["something.com"],
+            "From: IT <it@something.com>\r\nReply-To: it@helpdesk.example\r\n\r\nhi\r\n",
+        );
+        assert!(v.has("REPLYTO_LEAVES_PROTECTED") && !v.has("REPLYTO_FREEMAIL"), "{:?}", v.symbols);
+        let v = crate::checks::testing::run(&["something.com"], "From: Bob <bob@example.org>\r\n\r\nhi\r\n");
+        assert!(v.symbols.is_empty(), "{:?}", v.symbols);
+    }
+
+    #[test]
     fn list_lookup() {
         let list: Vec<String> = vec!["gmail.com".into(), "yahoo.co.uk".into(), "yahoo.com".into()];
         assert!(in_list(&list, "GMAIL.com"));

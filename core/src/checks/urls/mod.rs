@@ -105,6 +105,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn check_fires_on_deceptive_links() {
+        let v = crate::checks::testing::run(
+            &["something.com"],
+            "From: a@b.example\r\nContent-Type: text/html\r\n\r\n\
+             <a href=\"http://evil.example/x\">www.something.com</a>\
+             <a href=\"http://www.something.com@login.example/\">x</a>\
+             <a href=\"http://3325256727/\">y</a> <a href=\"https://bit.ly/abc\">z</a>\r\n",
+        );
+        for s in SYMBOLS {
+            assert!(v.has(s), "{s}: {:?}", v.symbols);
+        }
+        let v = crate::checks::testing::run(
+            &["something.com"],
+            "From: a@b.example\r\nContent-Type: text/html\r\n\r\n<a href=\"https://www.something.com/a\">something.com</a>\r\n",
+        );
+        assert!(v.symbols.is_empty(), "{:?}", v.symbols);
+    }
+
+    #[test]
     fn shown_hosts() {
         assert_eq!(shown_host("https://www.Bank.example/login").as_deref(), Some("www.bank.example"));
         assert_eq!(shown_host(" www.bank.example ").as_deref(), Some("www.bank.example"));
