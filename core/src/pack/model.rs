@@ -41,11 +41,19 @@ pub struct Model {
     pub norm: Norm,
     /// The intercept.
     pub bias: f64,
-    keys: Vec<u64>,
-    weights: Vec<f32>,
+    /// Open-addressing table: (tag, weight) per slot, 8 bytes, so a
+    /// lookup reads one cache line. The slot is chosen by the hash's low
+    /// bits, the tag is its high 32 bits (never 0; 0 marks an empty slot).
+    slots: Vec<(u32, f32)>,
+    /// For each slot, the index of its feature's name in `text`.
     names: Vec<u32>,
     text: Vec<String>,
     mask: usize,
+}
+
+/// The tag stored for a hash (its high half, 0 reserved for empty slots).
+fn tag(hash: u64) -> u32 {
+    ((hash >> 32) as u32).max(1)
 }
 
 /// FNV-1a, 64 bits: the feature hash (stable across platforms and runs).
@@ -128,22 +136,22 @@ impl Model {
         let tokenizer = tokenizer.ok_or((0, "no `tokenizer` line".to_string()))?;
         let norm = norm.ok_or((0, "no `norm` line".to_string()))?;
         let bias = bias.ok_or((0, "no `bias` line".to_string()))?;
-        let slots = (entries.len() * 2).next_power_of_two().max(16);
-        let mut keys = vec![0u64; slots];
-        let mut weights = vec![0f32; slots];
-        let mut names = vec![0u32; slots];
-        let mask = slots - 1;
+        // Load factor at most 3/4.
+        let n_slots = (entries.len() * 4 / 3 + 1).next_power_of_two().max(16);
+        let mut slots = vec![(0u32, 0f32); n_slots];
+        let mut names = vec![0u32; n_slots];
+        let mask = n_slots - 1;
         let mut text_out = Vec::with_capacity(entries.len());
         for (h, w, f) in entries {
+            let t = tag(h);
             let mut i = (h as usize) & mask;
-            while keys[i] != 0 {
-                if keys[i] == h {
-                    return Err((0, format!("feature {f:?} is listed twice (or collides)")));
+            while slots[i].0 != 0 {
+                if slots[i].0 == t {
+                    return Err((0, format!("feature {f:?} is listed twice (or collides with another)")));
                 }
                 i = (i + 1) & mask;
             }
-            keys[i] = h;
-            weights[i] = w;
+            slots[i] = (t, w);
             names[i] = text_out.len() as u32;
             text_out.push(f);
         }
@@ -151,8 +159,7 @@ impl Model {
             tokenizer,
             norm,
             bias,
-            keys,
-            weights,
+            slots,
             names,
             text: text_out,
             mask,
@@ -170,11 +177,12 @@ impl Model {
     }
 
     fn slot(&self, hash: u64) -> Option<usize> {
+        let t = tag(hash);
         let mut i = (hash as usize) & self.mask;
         loop {
-            match self.keys[i] {
+            match self.slots[i].0 {
                 0 => return None,
-                k if k == hash => return Some(i),
+                k if k == t => return Some(i),
                 _ => i = (i + 1) & self.mask,
             }
         }
@@ -182,7 +190,7 @@ impl Model {
 
     /// The weight of the feature with hash `hash`.
     pub fn weight(&self, hash: u64) -> Option<f32> {
-        self.slot(hash).map(|i| self.weights[i])
+        self.slot(hash).map(|i| self.slots[i].1)
     }
 
     /// Scores a message from its distinct feature hashes (sorted, no
@@ -198,7 +206,7 @@ impl Model {
         let mut best: Vec<(f32, usize)> = Vec::with_capacity(top + 1);
         for &h in distinct {
             if let Some(i) = self.slot(h) {
-                let w = self.weights[i];
+                let w = self.slots[i].1;
                 known += 1;
                 z += f64::from(w) * x;
                 if top > 0 && w > 0.0 && (best.len() < top || w > best[best.len() - 1].0) {

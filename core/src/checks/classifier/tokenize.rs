@@ -215,6 +215,15 @@ fn shape(w: &str) -> String {
     out
 }
 
+/// `w` lower-cased, borrowed when it already is.
+fn lowercase(w: &str) -> std::borrow::Cow<'_, str> {
+    if w.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
+        std::borrow::Cow::Borrowed(w)
+    } else {
+        std::borrow::Cow::Owned(w.to_lowercase())
+    }
+}
+
 fn word_feature(w: &str, prefix: &str, put: &mut dyn FnMut(&[&str])) {
     let len = w.chars().count();
     if len > MAX_WORD {
@@ -233,7 +242,7 @@ fn word_feature(w: &str, prefix: &str, put: &mut dyn FnMut(&[&str])) {
         put(&[prefix, "o:money"]);
         return;
     }
-    let lower = w.to_lowercase();
+    let lower = lowercase(w);
     if is_stopword(&lower) {
         return;
     }
@@ -275,12 +284,12 @@ fn text_features(text: &str, put: &mut dyn FnMut(&[&str])) {
         }
         word_feature(w, "", put);
         let n = w.chars().count();
-        let lower = w.to_lowercase();
+        let lower = lowercase(w);
         if (MIN_WORD..=MAX_WORD).contains(&n) && w.chars().any(char::is_alphabetic) && !is_stopword(&lower) {
             if !prev.is_empty() {
                 put(&["b:", &prev, " ", &lower]);
             }
-            prev = lower;
+            prev = lower.into_owned();
         } else {
             prev.clear();
         }
