@@ -84,7 +84,10 @@ pub fn to_unicode(host: &str) -> String {
 
 /// True when `host` has an IDN (`xn--`) label or a non-ASCII character.
 pub fn is_idn(host: &str) -> bool {
-    !host.is_ascii() || host.split('.').any(|l| l.len() > 4 && l[..4].eq_ignore_ascii_case("xn--"))
+    !host.is_ascii()
+        || host
+            .split('.')
+            .any(|l| l.len() > 4 && l[..4].eq_ignore_ascii_case("xn--"))
 }
 
 /// True when `a` and `b` share their registrable domain.

@@ -77,8 +77,29 @@ pub fn to_text(html: &str) -> String {
                 .map_or(b.len(), |c| find_byte(b, c, b'>').map_or(b.len(), |e| e + 1));
         } else if matches!(
             name.as_str(),
-            "br" | "p" | "div" | "tr" | "td" | "th" | "li" | "ul" | "ol" | "table" | "h1" | "h2" | "h3" | "h4"
-                | "h5" | "h6" | "hr" | "blockquote" | "pre" | "center" | "dd" | "dt" | "body" | "html"
+            "br" | "p"
+                | "div"
+                | "tr"
+                | "td"
+                | "th"
+                | "li"
+                | "ul"
+                | "ol"
+                | "table"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "hr"
+                | "blockquote"
+                | "pre"
+                | "center"
+                | "dd"
+                | "dt"
+                | "body"
+                | "html"
         ) {
             out.push('\n');
         }
@@ -320,9 +341,18 @@ mod tests {
     fn entity_decoding_does_not_split_multibyte_characters() {
         // Regression: a `&` followed by a multi-byte character within the
         // 12-byte look-ahead sliced inside that character and panicked.
-        assert_eq!(decode_entities("&nbsp; 01 \u{201c}51\u{201d}"), "  01 \u{201c}51\u{201d}");
-        assert_eq!(decode_entities("&a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"), "&a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}");
-        assert_eq!(to_text("<p>&\u{201c}\u{201d}\u{201c}\u{201d}</p>").trim(), "&\u{201c}\u{201d}\u{201c}\u{201d}");
+        assert_eq!(
+            decode_entities("&nbsp; 01 \u{201c}51\u{201d}"),
+            "  01 \u{201c}51\u{201d}"
+        );
+        assert_eq!(
+            decode_entities("&a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"),
+            "&a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"
+        );
+        assert_eq!(
+            to_text("<p>&\u{201c}\u{201d}\u{201c}\u{201d}</p>").trim(),
+            "&\u{201c}\u{201d}\u{201c}\u{201d}"
+        );
     }
 
     #[test]

@@ -357,7 +357,11 @@ impl RulePack {
     /// must have a `[symbols.NAME]` entry; `code_lists` every named list
     /// the code checks read. Files whose name does not end in `.toml` are
     /// data files (models) that a TOML file refers to.
-    pub fn compile(files: &[(&str, &str)], code_symbols: &[&str], code_lists: &[&str]) -> Result<Self, PackError> {
+    pub fn compile(
+        files: &[(&str, &str)],
+        code_symbols: &[&str],
+        code_lists: &[&str],
+    ) -> Result<Self, PackError> {
         let err = |file: &str, line: usize, rule: Option<&str>, message: String| PackError {
             file: file.to_string(),
             line,
@@ -435,7 +439,12 @@ impl RulePack {
                 items.sort();
                 items.dedup();
                 if let Some(bad) = items.iter().find(|i| i.is_empty()) {
-                    return Err(err(file, line, Some(&name), format!("empty item {bad:?} in list")));
+                    return Err(err(
+                        file,
+                        line,
+                        Some(&name),
+                        format!("empty item {bad:?} in list"),
+                    ));
                 }
                 lists.insert(name, items);
             }
@@ -452,7 +461,12 @@ impl RulePack {
                     format!("{dir}/{}", m.file)
                 };
                 let (_, model_text) = files.iter().find(|(f, _)| *f == path).ok_or_else(|| {
-                    err(file, line, None, format!("[model] file {path:?} is not part of the pack"))
+                    err(
+                        file,
+                        line,
+                        None,
+                        format!("[model] file {path:?} is not part of the pack"),
+                    )
                 })?;
                 let parsed = Model::parse(model_text).map_err(|(l, m)| err(&path, l, None, m))?;
                 if parsed.tokenizer != crate::checks::classifier::TOKENIZER_VERSION {
@@ -607,7 +621,15 @@ impl RulePack {
                                 "range [{min}, {max}] must satisfy 0 <= min < max <= 1"
                             )));
                         }
-                        bands.push((Band { symbol: sym, min, max }, file.to_string(), line));
+                        bands.push((
+                            Band {
+                                symbol: sym,
+                                min,
+                                max,
+                            },
+                            file.to_string(),
+                            line,
+                        ));
                     }
                     other => {
                         return Err(e(format!(
@@ -654,7 +676,12 @@ impl RulePack {
             }
             (Some(_), None) => {
                 let (f, l) = model_at.unwrap_or_default();
-                return Err(err(&f, l, None, "[model] without any `type = \"model\"` rule".into()));
+                return Err(err(
+                    &f,
+                    l,
+                    None,
+                    "[model] without any `type = \"model\"` rule".into(),
+                ));
             }
             _ => {}
         }
@@ -930,8 +957,11 @@ description = "d"
         // Overlapping bands, a band without a model, a missing model file.
         let e = compile_with_model(&BANDS.replace("[0.5, 1.0]", "[0.4, 1.0]"), MODEL).unwrap_err();
         assert!(e.message.contains("overlaps"), "{e}");
-        let e = compile_with_model(&BANDS.replace("[model]\nfile = \"c.model\"\nmin-features = 3\n", ""), MODEL)
-            .unwrap_err();
+        let e = compile_with_model(
+            &BANDS.replace("[model]\nfile = \"c.model\"\nmin-features = 3\n", ""),
+            MODEL,
+        )
+        .unwrap_err();
         assert!(e.message.contains("needs a [model]"), "{e}");
         let e = compile_with_model(&BANDS.replace("c.model", "nope.model"), MODEL).unwrap_err();
         assert!(e.message.contains("not part of the pack"), "{e}");
@@ -942,7 +972,13 @@ description = "d"
     #[test]
     fn lists_are_sorted_and_required() {
         let p = RulePack::compile(
-            &[("pack.toml", PACK), ("l.toml", "[lists]\nfree = [\"B.example\", \"a.example\", \"b.example\"]\n")],
+            &[
+                ("pack.toml", PACK),
+                (
+                    "l.toml",
+                    "[lists]\nfree = [\"B.example\", \"a.example\", \"b.example\"]\n",
+                ),
+            ],
             &["CODE_SYM"],
             &["free"],
         )

@@ -85,10 +85,7 @@ impl Model {
                 continue;
             }
             if let Some((w, feature)) = line.split_once('\t') {
-                let w: f32 = w
-                    .trim()
-                    .parse()
-                    .map_err(|_| (n, format!("bad weight {w:?}")))?;
+                let w: f32 = w.trim().parse().map_err(|_| (n, format!("bad weight {w:?}")))?;
                 if !w.is_finite() {
                     return Err((n, "weight is not finite".into()));
                 }
@@ -98,9 +95,12 @@ impl Model {
                 entries.push((feature_hash(feature), w, feature.to_string()));
                 continue;
             }
-            let (key, value) = line
-                .split_once(' ')
-                .ok_or_else(|| (n, format!("expected `key value` or `weight<TAB>feature`, got {line:?}")))?;
+            let (key, value) = line.split_once(' ').ok_or_else(|| {
+                (
+                    n,
+                    format!("expected `key value` or `weight<TAB>feature`, got {line:?}"),
+                )
+            })?;
             let value = value.trim();
             match key {
                 "mailward-model" => {
@@ -111,7 +111,11 @@ impl Model {
                     format = Some(v);
                 }
                 "tokenizer" => {
-                    tokenizer = Some(value.parse().map_err(|_| (n, format!("bad tokenizer {value:?}")))?)
+                    tokenizer = Some(
+                        value
+                            .parse()
+                            .map_err(|_| (n, format!("bad tokenizer {value:?}")))?,
+                    )
                 }
                 "norm" => {
                     norm = Some(match value {
@@ -147,7 +151,10 @@ impl Model {
             let mut i = (h as usize) & mask;
             while slots[i].0 != 0 {
                 if slots[i].0 == t {
-                    return Err((0, format!("feature {f:?} is listed twice (or collides with another)")));
+                    return Err((
+                        0,
+                        format!("feature {f:?} is listed twice (or collides with another)"),
+                    ));
                 }
                 i = (i + 1) & mask;
             }
@@ -220,7 +227,10 @@ impl Model {
             known,
             logit: z,
             probability: 1.0 / (1.0 + (-z).exp()),
-            top: best.into_iter().map(|(_, i)| self.text[self.names[i] as usize].as_str()).collect(),
+            top: best
+                .into_iter()
+                .map(|(_, i)| self.text[self.names[i] as usize].as_str())
+                .collect(),
         }
     }
 }
@@ -251,7 +261,11 @@ mod tests {
         assert_eq!(m.weight(feature_hash("free")), Some(2.0));
         assert_eq!(m.weight(feature_hash("b:click here")), Some(0.5));
         assert_eq!(m.weight(feature_hash("absent")), None);
-        let mut hs = vec![feature_hash("free"), feature_hash("b:click here"), feature_hash("other")];
+        let mut hs = vec![
+            feature_hash("free"),
+            feature_hash("b:click here"),
+            feature_hash("other"),
+        ];
         hs.sort_unstable();
         let s = m.score(&hs, 2);
         assert!((s.logit - 1.0).abs() < 1e-9);
@@ -264,10 +278,16 @@ mod tests {
         assert_eq!(Model::parse("mailward-model 2\n").unwrap_err().0, 1);
         let e = Model::parse("mailward-model 1\ntokenizer 1\nnorm l2\nbias 0\nx\tfree\n").unwrap_err();
         assert_eq!(e.0, 5);
-        let e = Model::parse("mailward-model 1\ntokenizer 1\nnorm l2\nbias 0\n1\tfree\n2\tfree\n").unwrap_err();
+        let e =
+            Model::parse("mailward-model 1\ntokenizer 1\nnorm l2\nbias 0\n1\tfree\n2\tfree\n").unwrap_err();
         assert!(e.1.contains("twice"), "{e:?}");
         assert!(Model::parse("tokenizer 1\n").is_err());
-        assert!(Model::parse("mailward-model 1\ntokenizer 1\nbias 0\n").unwrap_err().1.contains("norm"));
+        assert!(
+            Model::parse("mailward-model 1\ntokenizer 1\nbias 0\n")
+                .unwrap_err()
+                .1
+                .contains("norm")
+        );
     }
 
     #[test]

@@ -137,7 +137,11 @@ pub fn fit(data: &[Example], n_features: usize, p: &Params) -> Fit {
         let mut x_new = vec![0.0; n];
         let mut f_new;
         loop {
-            x_new.iter_mut().zip(&x).zip(&d).for_each(|((xn, xi), di)| *xn = xi + step * di);
+            x_new
+                .iter_mut()
+                .zip(&x)
+                .zip(&d)
+                .for_each(|((xn, xi), di)| *xn = xi + step * di);
             f_new = objective(&x_new, data, p, &mut g_new);
             if f_new <= f + 1e-4 * step * slope || step < 1e-10 {
                 break;
@@ -205,7 +209,14 @@ mod tests {
         }
         let again = super::fit(&data, 3, &p);
         assert_eq!(fit.weights, again.weights, "deterministic");
-        let fixed = super::fit(&data, 3, &Params { fixed_bias: true, ..p });
+        let fixed = super::fit(
+            &data,
+            3,
+            &Params {
+                fixed_bias: true,
+                ..p
+            },
+        );
         assert_eq!(fixed.bias, 0.0, "balanced classes: log-odds 0, kept");
     }
 }

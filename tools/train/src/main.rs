@@ -62,7 +62,11 @@ struct Args {
     #[arg(long)]
     fit_bias: bool,
     /// Probability thresholds to report in cross-validation.
-    #[arg(long, value_delimiter = ',', default_value = "0.5,0.8,0.9,0.95,0.97,0.98,0.99,0.995,0.999")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.5,0.8,0.9,0.95,0.97,0.98,0.99,0.995,0.999"
+    )]
     thresholds: Vec<f64>,
 }
 
@@ -91,7 +95,10 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect();
         entries.sort();
         for e in entries {
@@ -169,7 +176,11 @@ fn train<'d>(docs: impl Iterator<Item = &'d Doc> + Clone, a: &Args) -> (Vec<Stri
     let mut fit = lr::fit(&data, vocab.len(), &params);
     for w in &mut fit.weights {
         // The file keeps 4 decimals; prune what it would not keep.
-        *w = if w.abs() < a.prune { 0.0 } else { (*w * 1e4).round() / 1e4 };
+        *w = if w.abs() < a.prune {
+            0.0
+        } else {
+            (*w * 1e4).round() / 1e4
+        };
     }
     fit.bias = (fit.bias * 1e6).round() / 1e6;
     (vocab, fit)
@@ -216,7 +227,11 @@ fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
     }
     let mut oof = vec![0.0; docs.len()];
     for f in 0..k {
-        let train_docs = docs.iter().enumerate().filter(|(i, _)| fold[*i] != f).map(|(_, d)| d);
+        let train_docs = docs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| fold[*i] != f)
+            .map(|(_, d)| d);
         let (vocab, fit) = train(train_docs, a);
         for (i, d) in docs.iter().enumerate() {
             if fold[i] == f {
@@ -225,7 +240,10 @@ fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
         }
     }
     let scored: Vec<(f64, bool)> = oof.iter().copied().zip(docs.iter().map(|d| d.spam)).collect();
-    let _ = writeln!(report, "# {k}-fold cross-validation on the training data (out-of-fold):");
+    let _ = writeln!(
+        report,
+        "# {k}-fold cross-validation on the training data (out-of-fold):"
+    );
     let _ = writeln!(report, "#   AUC {:.5}", auc(&scored));
     for t in &a.thresholds {
         let fp = scored.iter().filter(|(p, s)| !s && *p >= *t).count();
@@ -294,13 +312,27 @@ fn main() -> Result<()> {
             .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
     };
     let mut text = String::new();
-    let _ = writeln!(text, "# mailward classifier: logistic regression over the tokenizer's features.");
-    let _ = writeln!(text, "# Written by mailward-train; do not edit by hand. Retrain with:");
+    let _ = writeln!(
+        text,
+        "# mailward classifier: logistic regression over the tokenizer's features."
+    );
+    let _ = writeln!(
+        text,
+        "# Written by mailward-train; do not edit by hand. Retrain with:"
+    );
     let _ = writeln!(
         text,
         "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{}{} --out {}",
-        a.ham.iter().map(|p| format!("$C/{}", name_of(p))).collect::<Vec<_>>().join(" "),
-        a.spam.iter().map(|p| format!("$C/{}", name_of(p))).collect::<Vec<_>>().join(" "),
+        a.ham
+            .iter()
+            .map(|p| format!("$C/{}", name_of(p)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        a.spam
+            .iter()
+            .map(|p| format!("$C/{}", name_of(p)))
+            .collect::<Vec<_>>()
+            .join(" "),
         a.l2,
         a.ham_weight,
         a.min_df,

@@ -88,7 +88,11 @@ mod tests {
     }
 
     fn run(f: &Filter, raw: &str) -> crate::Verdict {
-        f.check(&ResolverEnv::new(&Offline, 0, 10), &Envelope::default(), raw.as_bytes())
+        f.check(
+            &ResolverEnv::new(&Offline, 0, 10),
+            &Envelope::default(),
+            raw.as_bytes(),
+        )
     }
 
     #[test]

@@ -56,17 +56,134 @@ const MAX_HTML: usize = 128 * 1024;
 
 /// English function words: never features on their own nor in pairs.
 pub const STOPWORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are",
-    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by",
-    "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from",
-    "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him",
-    "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me",
-    "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only",
-    "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so",
-    "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there",
-    "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "us", "very",
-    "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will",
-    "with", "would", "you", "your", "yours", "yourself", "yourselves",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "me",
+    "more",
+    "most",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "us",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
 ];
 
 fn is_stopword(lower: &str) -> bool {
@@ -278,7 +395,9 @@ fn text_features(text: &str, put: &mut dyn FnMut(&[&str])) {
         } else {
             singles = 0;
         }
-        if w.len() >= 4 && w.chars().all(|c| !c.is_alphabetic() || c.is_uppercase()) && w.chars().any(char::is_alphabetic)
+        if w.len() >= 4
+            && w.chars().all(|c| !c.is_alphabetic() || c.is_uppercase())
+            && w.chars().any(char::is_alphabetic)
         {
             caps_words += 1;
         }
@@ -490,7 +609,10 @@ fn mime_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
             put(&["m:", &ctype, "/", &sub]);
         }
         if let Some(cs) = charset {
-            put(&["m:charset:", &cs.trim_matches('"').chars().take(24).collect::<String>()]);
+            put(&[
+                "m:charset:",
+                &cs.trim_matches('"').chars().take(24).collect::<String>(),
+            ]);
         }
         match part.encoding {
             mail_parser::Encoding::Base64 => put(&["m:enc:base64:", &ctype]),
@@ -521,7 +643,11 @@ fn html_features(html: &str, put: &mut dyn FnMut(&[&str])) {
     let bytes = &html.as_bytes()[..end];
     let mut pos = 0;
     while let Some(lt) = bytes[pos..].iter().position(|&b| b == b'<').map(|i| pos + i) {
-        let Some(gt) = bytes[lt + 1..].iter().position(|&b| b == b'>').map(|i| lt + 1 + i) else {
+        let Some(gt) = bytes[lt + 1..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map(|i| lt + 1 + i)
+        else {
             break;
         };
         let inner = &html[lt + 1..gt];
@@ -543,7 +669,9 @@ fn html_features(html: &str, put: &mut dyn FnMut(&[&str])) {
             .collect();
         if name == "font" {
             let attrs = inner.to_ascii_lowercase();
-            if attrs.contains("size") && (attrs.contains("=\"1\"") || attrs.contains("=1") || attrs.contains("=\"-")) {
+            if attrs.contains("size")
+                && (attrs.contains("=\"1\"") || attrs.contains("=1") || attrs.contains("=\"-"))
+            {
                 put(&["t!tiny-font"]);
             }
             if attrs.contains("#ffffff") || attrs.contains("=white") || attrs.contains("\"white\"") {
@@ -641,7 +769,13 @@ mod tests {
             b"Content-Type: text/html\r\n\r\n<html><font color=\"#FFFFFF\" size=1>V<!-- x -->iagra</font>\
               <a href=\"http://bank.example@evil.example/\">click here</a></html>",
         );
-        for want in ["t!white-font", "t!tiny-font", "t!comment-in-word", "u!userinfo", "u!click-here"] {
+        for want in [
+            "t!white-font",
+            "t!tiny-font",
+            "t!comment-in-word",
+            "u!userinfo",
+            "u!click-here",
+        ] {
             assert!(f.iter().any(|x| x == want), "{want} missing from {f:?}");
         }
         for layout in ["t:font", "m:text/html", "your"] {
@@ -651,7 +785,11 @@ mod tests {
 
     #[test]
     fn same_message_same_features() {
-        let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/seed/seed-phish.eml")).unwrap();
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/seed/seed-phish.eml"
+        ))
+        .unwrap();
         assert_eq!(feats(&raw), feats(&raw));
         assert!(feats(&raw).len() > 100);
     }

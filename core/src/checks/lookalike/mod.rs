@@ -211,7 +211,11 @@ impl Lookalikes {
                 return found(Technique::Typo);
             }
             if fuzzy && edit_distance(&skel_chars, &t.skel.chars().collect::<Vec<_>>(), 1) <= 1 {
-                return found(if idn { Technique::Homoglyph } else { Technique::Typo });
+                return found(if idn {
+                    Technique::Homoglyph
+                } else {
+                    Technique::Typo
+                });
             }
             // The protected domain spelled out in the labels in front of
             // another domain, or glued into one label.
@@ -226,7 +230,10 @@ impl Lookalikes {
             {
                 return found(Technique::Subdomain);
             }
-            if labels.len() > 1 && labels[..labels.len() - 1].iter().any(|l| *l == t.label || skeleton(l) == t.skel)
+            if labels.len() > 1
+                && labels[..labels.len() - 1]
+                    .iter()
+                    .any(|l| *l == t.label || skeleton(l) == t.skel)
             {
                 return found(Technique::Subdomain);
             }
@@ -287,7 +294,12 @@ mod tests {
     use super::*;
 
     fn table() -> Lookalikes {
-        Lookalikes::new(&["something.com".into(), "paypal.com".into(), "bank.co.uk".into(), "ibm.com".into()])
+        Lookalikes::new(&[
+            "something.com".into(),
+            "paypal.com".into(),
+            "bank.co.uk".into(),
+            "ibm.com".into(),
+        ])
     }
 
     fn technique(host: &str) -> Option<&'static str> {
@@ -296,7 +308,12 @@ mod tests {
 
     #[test]
     fn the_protected_domains_themselves_are_not_lookalikes() {
-        for h in ["something.com", "mail.something.com", "PayPal.com.", "www.bank.co.uk"] {
+        for h in [
+            "something.com",
+            "mail.something.com",
+            "PayPal.com.",
+            "www.bank.co.uk",
+        ] {
             assert_eq!(technique(h), None, "{h}");
         }
     }
@@ -304,7 +321,10 @@ mod tests {
     #[test]
     fn homoglyphs_and_idn() {
         let f = table().check("xn--pypal-4ve.com").unwrap();
-        assert_eq!((f.technique, f.idn, f.protected.as_str()), (Technique::Homoglyph, true, "paypal.com"));
+        assert_eq!(
+            (f.technique, f.idn, f.protected.as_str()),
+            (Technique::Homoglyph, true, "paypal.com")
+        );
         assert_eq!(technique("paypa1.com"), Some("homoglyph"));
         assert_eq!(technique("s0mething.com"), Some("homoglyph"));
         assert_eq!(technique("sornething.net"), Some("homoglyph"));
@@ -346,8 +366,8 @@ mod tests {
         for h in [
             "example.org",
             "sourceforge.net",
-            "ibx.com",      // one letter from `ibm`: too short to judge
-            "ibmers.org",   // contains `ibm`: too short for added words
+            "ibx.com",    // one letter from `ibm`: too short to judge
+            "ibmers.org", // contains `ibm`: too short for added words
             "somewhere.com",
             "paycheck.org.uk",
             "apple.com",
@@ -363,11 +383,19 @@ mod tests {
             &["something.com"],
             "From: a@sornething.com\r\nReply-To: b@something.net\r\n\r\nsee http://xn--smething-nbh.com/x\r\n",
         );
-        for s in ["LOOKALIKE_FROM_DOMAIN", "LOOKALIKE_REPLYTO_DOMAIN", "LOOKALIKE_URL_DOMAIN", "LOOKALIKE_IDN"] {
+        for s in [
+            "LOOKALIKE_FROM_DOMAIN",
+            "LOOKALIKE_REPLYTO_DOMAIN",
+            "LOOKALIKE_URL_DOMAIN",
+            "LOOKALIKE_IDN",
+        ] {
             assert!(v.has(s), "{s}: {:?}", v.symbols);
         }
         let v = crate::checks::testing::run(&[], "From: a@sornething.com\r\n\r\nx\r\n");
-        assert!(!v.has("LOOKALIKE_FROM_DOMAIN"), "no protected domains, no lookalikes");
+        assert!(
+            !v.has("LOOKALIKE_FROM_DOMAIN"),
+            "no protected domains, no lookalikes"
+        );
     }
 
     #[test]

@@ -42,7 +42,8 @@ fn name_identities(name: &str, from_domain: &str) -> (Option<String>, Option<Str
     for tok in name_tokens(name) {
         let lower = tok.to_lowercase();
         if let Some((_, d)) = lower.rsplit_once('@') {
-            if domain::looks_like_domain(d) && !domain::same_organisation(d, from_domain) && address.is_none() {
+            if domain::looks_like_domain(d) && !domain::same_organisation(d, from_domain) && address.is_none()
+            {
                 address = Some(lower.clone());
             }
         } else if domain::looks_like_domain(&lower)
@@ -72,10 +73,18 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     if let Some(name) = &from.name {
         let (address, shown) = name_identities(name, &from_domain);
         if let Some(a) = &address {
-            findings.fire(cx.pack, "FROM_NAME_HAS_ADDRESS", &[&format!("{a} <> {}", from.address)]);
+            findings.fire(
+                cx.pack,
+                "FROM_NAME_HAS_ADDRESS",
+                &[&format!("{a} <> {}", from.address)],
+            );
         }
         if let Some(d) = &shown {
-            findings.fire(cx.pack, "FROM_NAME_HAS_DOMAIN", &[&format!("{d} <> {from_domain}")]);
+            findings.fire(
+                cx.pack,
+                "FROM_NAME_HAS_DOMAIN",
+                &[&format!("{d} <> {from_domain}")],
+            );
         }
         if !from_protected {
             let lower = name.to_lowercase();
@@ -146,7 +155,12 @@ mod tests {
             &["something.com"],
             "From: \"Something.com Support\" <help@mailer.example>\r\nReply-To: x@gmail.com\r\n\r\nhi\r\n",
         );
-        for s in ["FROM_NAME_PROTECTED_BRAND", "FROM_NAME_HAS_DOMAIN", "REPLYTO_OTHER_DOMAIN", "REPLYTO_FREEMAIL"] {
+        for s in [
+            "FROM_NAME_PROTECTED_BRAND",
+            "FROM_NAME_HAS_DOMAIN",
+            "REPLYTO_OTHER_DOMAIN",
+            "REPLYTO_FREEMAIL",
+        ] {
             assert!(v.has(s), "{s}: {:?}", v.symbols);
         }
         assert!(!v.has("REPLYTO_LEAVES_PROTECTED"));
@@ -154,7 +168,11 @@ mod tests {
             &["something.com"],
             "From: IT <it@something.com>\r\nReply-To: it@helpdesk.example\r\n\r\nhi\r\n",
         );
-        assert!(v.has("REPLYTO_LEAVES_PROTECTED") && !v.has("REPLYTO_FREEMAIL"), "{:?}", v.symbols);
+        assert!(
+            v.has("REPLYTO_LEAVES_PROTECTED") && !v.has("REPLYTO_FREEMAIL"),
+            "{:?}",
+            v.symbols
+        );
         let v = crate::checks::testing::run(&["something.com"], "From: Bob <bob@example.org>\r\n\r\nhi\r\n");
         assert!(v.symbols.is_empty(), "{:?}", v.symbols);
     }

@@ -59,8 +59,9 @@ pub fn shown_host(text: &str) -> Option<String> {
         return None;
     }
     if let Some(u) = Url::parse(t) {
-        return (!u.host.is_empty() && (domain::looks_like_domain(&u.host) || domain::is_ip_literal(&u.host)))
-            .then_some(u.host);
+        return (!u.host.is_empty()
+            && (domain::looks_like_domain(&u.host) || domain::is_ip_literal(&u.host)))
+        .then_some(u.host);
     }
     let lower = t.to_lowercase();
     domain::looks_like_domain(&lower).then_some(lower)
@@ -80,7 +81,10 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         }
         if let Some(user) = &url.userinfo {
             findings.fire(cx.pack, "URI_USERINFO", &[href]);
-            let user_host = user.rsplit_once('@').map_or(user.as_str(), |(_, h)| h).to_lowercase();
+            let user_host = user
+                .rsplit_once('@')
+                .map_or(user.as_str(), |(_, h)| h)
+                .to_lowercase();
             if domain::looks_like_domain(&user_host) && !domain::same_organisation(&user_host, &url.host) {
                 findings.fire(cx.pack, "URI_USERINFO_DOMAIN", &[href]);
             }
@@ -125,8 +129,14 @@ mod tests {
 
     #[test]
     fn shown_hosts() {
-        assert_eq!(shown_host("https://www.Bank.example/login").as_deref(), Some("www.bank.example"));
-        assert_eq!(shown_host(" www.bank.example ").as_deref(), Some("www.bank.example"));
+        assert_eq!(
+            shown_host("https://www.Bank.example/login").as_deref(),
+            Some("www.bank.example")
+        );
+        assert_eq!(
+            shown_host(" www.bank.example ").as_deref(),
+            Some("www.bank.example")
+        );
         assert_eq!(shown_host("PayPal.com").as_deref(), Some("paypal.com"));
         assert_eq!(shown_host("click here"), None);
         assert_eq!(shown_host("Read more."), None);

@@ -53,7 +53,11 @@ fn ip_part(p: &str) -> Option<u64> {
         return None;
     }
     if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
-        return if h.is_empty() { Some(0) } else { u64::from_str_radix(h, 16).ok() };
+        return if h.is_empty() {
+            Some(0)
+        } else {
+            u64::from_str_radix(h, 16).ok()
+        };
     }
     if p.len() > 1 && p.starts_with('0') {
         return u64::from_str_radix(&p[1..], 8).ok();
@@ -127,7 +131,9 @@ impl Url {
         }
         let mut numeric_host = false;
         if !domain::is_ip_literal(&host)
-            && host.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == 'x')
+            && host
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == '.' || c == 'x')
             && host.starts_with(|c: char| c.is_ascii_digit())
             && let Some(ip) = numeric_ipv4(&host)
         {
@@ -157,7 +163,10 @@ mod tests {
         assert_eq!(u.path, "/a/b?c=d");
         assert_eq!(u.userinfo, None);
         let u = Url::parse("www.example.org").unwrap();
-        assert_eq!((u.scheme.as_str(), u.host.as_str(), u.path.as_str()), ("http", "www.example.org", ""));
+        assert_eq!(
+            (u.scheme.as_str(), u.host.as_str(), u.path.as_str()),
+            ("http", "www.example.org", "")
+        );
         assert_eq!(Url::parse("mailto:a@b.example"), None);
         assert_eq!(Url::parse("javascript:alert(1)"), None);
         assert_eq!(Url::parse("http://"), None);
