@@ -1,6 +1,7 @@
 //! Validates the rule pack at build time: a rule that does not compile
 //! fails the build with its file, line and name. Also generates the list of
-//! pack files so adding a file needs no code change.
+//! pack files (rules `*.toml`, classifier `*.model`) so adding a file needs
+//! no code change.
 
 use std::fs;
 use std::path::Path;
@@ -12,7 +13,7 @@ fn main() {
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".toml"))
+        .filter(|n| n.ends_with(".toml") || n.ends_with(".model"))
         .collect();
     names.sort();
     let texts: Vec<(String, String)> = names
@@ -37,7 +38,7 @@ fn main() {
         }
     }
     let mut out = String::from(
-        "/// The pack's source files: (path, TOML text), sorted by path.\npub const SOURCES: &[(&str, &str)] = &[\n",
+        "/// The pack's source files: (path, text), sorted by path.\npub const SOURCES: &[(&str, &str)] = &[\n",
     );
     for n in &names {
         out.push_str(&format!(

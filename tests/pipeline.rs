@@ -37,7 +37,9 @@ fn plain_ham_is_accepted() {
     let s = sandbox_with(Arc::new(z), &Settings::default(), Limits::default());
     let v = s.check(&inbound("192.0.2.9", "alice@example.org"), &msg).unwrap();
     assert_eq!(v.action, Action::Accept, "{:?}", names(&v));
-    assert_eq!(v.score, 0.0, "{:?}", names(&v));
+    // Nothing counts against it; the classifier may vouch for it.
+    assert!(v.score <= 0.0, "{:?}", names(&v));
+    assert!(v.symbols.iter().all(|s| s.score <= 0.0), "{:?}", names(&v));
     assert!(v.reply.is_none());
 }
 
@@ -219,10 +221,10 @@ fn settings_reach_the_pack_and_bad_settings_are_refused() {
         other => panic!("expected a configure error, got {other:?}"),
     }
     // Lower thresholds turn the lunch mail with an unknown sender domain
-    // (3 points) into add-header.
+    // (3 points, less 1.5 for the classifier's BAYES_00) into add-header.
     let low = Settings {
         thresholds: mailward_core::Thresholds {
-            add_header: Some(2.0),
+            add_header: Some(1.0),
             quarantine: Some(4.0),
             reject: Some(6.0),
         },

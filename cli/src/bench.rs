@@ -93,6 +93,25 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let w = sandbox.check(&envelopes[i], &item.bytes)?;
         if n.action != w.action || (n.score - w.score).abs() > 1e-6 {
             mismatches += 1;
+            if mismatches <= 3 {
+                let names = |v: &mailward_core::Verdict| {
+                    v.symbols
+                        .iter()
+                        .map(|s| format!("{}{:?}", s.name, s.options))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                eprintln!(
+                    "verdicts differ on {}: native {} {} [{}], wasm {} {} [{}]",
+                    item.label,
+                    n.action,
+                    n.score,
+                    names(&n),
+                    w.action,
+                    w.score,
+                    names(&w)
+                );
+            }
         }
     }
 

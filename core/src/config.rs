@@ -1,5 +1,6 @@
 //! Deployment settings merged with a pack's defaults, validated once.
 
+use crate::checks::lookalike::Lookalikes;
 use crate::pack::{ActionThresholds, RulePack};
 use crate::types::Settings;
 use std::collections::BTreeMap;
@@ -17,6 +18,8 @@ pub struct Config {
     pub authserv_id: String,
     /// Pack options: the pack's defaults overridden by the settings.
     pub options: BTreeMap<String, String>,
+    /// The protected domains prepared for lookalike comparison.
+    pub lookalikes: Lookalikes,
 }
 
 /// The authserv-id used when the deployment does not name one.
@@ -39,6 +42,7 @@ impl Config {
             trusted_arc_sealers: Vec::new(),
             authserv_id: DEFAULT_AUTHSERV_ID.to_string(),
             options: pack.options.clone(),
+            lookalikes: Lookalikes::default(),
         }
     }
 
@@ -50,6 +54,7 @@ impl Config {
             .iter()
             .map(|d| normalise_domain(d).map_err(|e| format!("protected-domains: {e}")))
             .collect::<Result<_, _>>()?;
+        c.lookalikes = Lookalikes::new(&c.protected_domains);
         c.trusted_arc_sealers = settings
             .trusted_arc_sealers
             .iter()

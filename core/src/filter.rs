@@ -18,7 +18,7 @@ pub struct Filter {
 impl Filter {
     /// Compiles pack sources and returns a filter with default settings.
     pub fn from_sources(files: &[(&str, &str)]) -> Result<Self, PackError> {
-        let pack = RulePack::compile(files, &checks::code_symbols())?;
+        let pack = RulePack::compile(files, &checks::code_symbols(), &checks::code_lists())?;
         Ok(Filter::new(Arc::new(pack)))
     }
 
@@ -73,12 +73,14 @@ impl Filter {
     /// Judges one message. Never fails and never panics on any input.
     pub fn check(&self, env: &dyn Env, envelope: &Envelope, raw: &[u8]) -> Verdict {
         let message = Message::parse(raw);
+        let links = checks::urls::parse_links(&message);
         let cx = Context {
             env,
             envelope,
             message: &message,
             pack: &self.pack,
             config: &self.config,
+            links: &links,
         };
         let mut findings = Findings::new(self.pack.symbols.len());
         if envelope.effective_direction() == crate::Direction::Inbound {
@@ -95,6 +97,10 @@ impl Filter {
             // --- end of DKIM and ARC --------------------------------------
         }
         checks::content::check(&cx, &mut findings);
+        checks::spoof::check(&cx, &mut findings);
+        checks::lookalike::check(&cx, &mut findings);
+        checks::urls::check(&cx, &mut findings);
+        checks::classifier::check(&cx, &mut findings);
         crate::verdict::finish(&self.pack, &self.config, findings, Vec::new())
     }
 }

@@ -13,6 +13,7 @@
 pub mod checks;
 pub mod config;
 pub mod dns;
+pub mod domain;
 pub mod env;
 mod filter;
 pub mod message;

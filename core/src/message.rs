@@ -128,11 +128,17 @@ impl<'a> Message<'a> {
         let mut text = String::new();
         let mut links = Vec::new();
         if let Some(m) = &parsed {
-            for i in 0..m.text_body_count() {
-                if let Some(t) = m.body_text(i) {
-                    push_limited(&mut text, &t);
-                    text.push('\n');
+            // HTML is rendered by our own `html::to_text`, not mail-parser's:
+            // its entity table is a compile-time hash that misses on wasm32
+            // (`&nbsp;` stays literal there), and the checks and the
+            // classifier must see the same text natively and in the sandbox.
+            for id in &m.text_body {
+                match m.part(*id).map(|p| &p.body) {
+                    Some(mail_parser::PartType::Text(t)) => push_limited(&mut text, t),
+                    Some(mail_parser::PartType::Html(h)) => push_limited(&mut text, &html::to_text(h)),
+                    _ => continue,
                 }
+                text.push('\n');
             }
             for part in m.html_bodies() {
                 if let mail_parser::PartType::Html(h) = &part.body {

@@ -16,6 +16,29 @@ pub fn default_filter() -> Result<mailward_core::Filter, mailward_core::PackErro
 
 #[cfg(test)]
 mod tests {
+    use mailward_core::checks::classifier::feature_hashes;
+    use mailward_core::message::Message;
+
+    const SEED: &[u8] = include_bytes!("../../tests/data/seed/seed-phish.eml");
+
+    #[test]
+    fn classifier_model_loads_deterministically() {
+        let a = super::default_filter().unwrap();
+        let b = super::default_filter().unwrap();
+        let (ma, mb) = (a.pack().model.as_ref().unwrap(), b.pack().model.as_ref().unwrap());
+        assert_eq!(ma, mb, "two loads of the pack give the same model table");
+        assert!(ma.len() > 1000, "the model has {} features", ma.len());
+        assert_eq!(a.pack().bands, b.pack().bands);
+        let msg = Message::parse(SEED);
+        let h1 = feature_hashes(&msg);
+        let h2 = feature_hashes(&Message::parse(SEED));
+        assert_eq!(h1, h2, "the tokenizer is deterministic");
+        let (s1, s2) = (ma.score(&h1, 3), mb.score(&h2, 3));
+        assert_eq!(s1, s2);
+        assert!(s1.probability > 0.9, "the seed's lure scores as spam: {s1:?}");
+        assert!(s1.known >= a.pack().model_min_features);
+    }
+
     #[test]
     fn default_pack_compiles_and_has_a_version() {
         let f = super::default_filter().unwrap();

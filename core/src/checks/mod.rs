@@ -8,9 +8,13 @@
 
 pub mod arc;
 pub mod auth;
+pub mod classifier;
 pub mod content;
 pub mod dkim;
+pub mod lookalike;
 pub mod sender_domain;
+pub mod spoof;
+pub mod urls;
 
 use crate::config::Config;
 use crate::env::Env;
@@ -26,8 +30,17 @@ pub fn code_symbols() -> Vec<&'static str> {
         sender_domain::SYMBOLS,
         dkim::SYMBOLS,
         arc::SYMBOLS,
+        spoof::SYMBOLS,
+        lookalike::SYMBOLS,
+        urls::SYMBOLS,
     ]
     .concat()
+}
+
+/// Every named pack list a code check reads; [`RulePack::compile`]
+/// refuses a pack that does not define them.
+pub fn code_lists() -> Vec<&'static str> {
+    [spoof::LISTS, urls::LISTS].concat()
 }
 
 /// What one message is checked with.
@@ -43,6 +56,8 @@ pub struct Context<'a> {
     pub pack: &'a RulePack,
     /// Deployment settings merged with the pack's defaults.
     pub config: &'a Config,
+    /// The message's web links, parsed once for every check.
+    pub links: &'a [urls::ParsedLink<'a>],
 }
 
 impl std::fmt::Debug for dyn Env + '_ {
@@ -126,5 +141,33 @@ impl Findings {
     /// mismatch; reported, never scored).
     pub fn unknown(&self) -> &[String] {
         &self.unknown
+    }
+}
+
+/// A filter over a minimal pack that scores every code symbol, for the
+/// checks' own tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::dns::Offline;
+    use crate::{Envelope, Filter, ResolverEnv, Settings, Verdict};
+
+    /// Runs `raw` through every check with `protected` as the protected
+    /// domains; returns the verdict.
+    pub fn run(protected: &[&str], raw: &str) -> Verdict {
+        let mut pack = String::from(
+            "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
+             [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n",
+        );
+        for s in super::code_symbols() {
+            pack.push_str(&format!("[symbols.{s}]\nscore = 1\ndescription = \"d\"\n"));
+        }
+        let mut f = Filter::from_sources(&[("t.toml", &pack)]).expect("test pack compiles");
+        f.configure(&Settings {
+            protected_domains: protected.iter().map(|s| s.to_string()).collect(),
+            ..Settings::default()
+        })
+        .expect("test settings");
+        let env = ResolverEnv::new(&Offline, 0, 10);
+        f.check(&env, &Envelope::default(), raw.as_bytes())
     }
 }

@@ -40,6 +40,77 @@ pub fn extract_links(html: &str, out: &mut Vec<Link>) {
     }
 }
 
+/// Renders HTML as text: tags removed (block-level ones become line
+/// breaks), comments, `<script>`, `<style>`, `<head>` and `<template>`
+/// contents dropped, character references decoded. Deterministic on every
+/// target (no hashed tables), so the sandbox and native builds agree.
+pub fn to_text(html: &str) -> String {
+    let b = html.as_bytes();
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut pos = 0;
+    let mut text_start = 0;
+    while pos < b.len() {
+        if b[pos] != b'<' {
+            pos += 1;
+            continue;
+        }
+        out.push_str(&decode_entities(&html[text_start..pos]));
+        if html[pos..].starts_with("<!--") {
+            pos = html[pos + 4..].find("-->").map_or(b.len(), |e| pos + 4 + e + 3);
+            text_start = pos;
+            continue;
+        }
+        let end = find_byte(b, pos + 1, b'>').map_or(b.len(), |e| e + 1);
+        let inner = &html[pos + 1..end.saturating_sub(1).max(pos + 1)];
+        let closing = inner.starts_with('/');
+        let name: String = inner
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .take(10)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        pos = end;
+        if !closing && matches!(name.as_str(), "script" | "style" | "head" | "template" | "title") {
+            let close = format!("</{name}");
+            pos = find_ci(b, pos, close.as_bytes())
+                .map_or(b.len(), |c| find_byte(b, c, b'>').map_or(b.len(), |e| e + 1));
+        } else if matches!(
+            name.as_str(),
+            "br" | "p"
+                | "div"
+                | "tr"
+                | "td"
+                | "th"
+                | "li"
+                | "ul"
+                | "ol"
+                | "table"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "hr"
+                | "blockquote"
+                | "pre"
+                | "center"
+                | "dd"
+                | "dt"
+                | "body"
+                | "html"
+        ) {
+            out.push('\n');
+        }
+        text_start = pos;
+    }
+    if text_start < b.len() {
+        out.push_str(&decode_entities(&html[text_start..]));
+    }
+    out
+}
+
 /// Finds where URLs start in text.
 static URL_STARTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
@@ -152,16 +223,49 @@ pub fn decode_entities(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let end = rest[..rest.len().min(12)].find(';');
+        let mut window = rest.len().min(12);
+        while !rest.is_char_boundary(window) {
+            window -= 1;
+        }
+        let end = rest[..window].find(';');
         let decoded = end.and_then(|e| {
             let ent = &rest[1..e];
             let ch = match ent {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
+                "amp" | "AMP" => Some('&'),
+                "lt" | "LT" => Some('<'),
+                "gt" | "GT" => Some('>'),
+                "quot" | "QUOT" => Some('"'),
                 "apos" => Some('\''),
-                "nbsp" => Some(' '),
+                "nbsp" | "NBSP" | "ensp" | "emsp" | "thinsp" => Some(' '),
+                "copy" | "COPY" => Some('\u{a9}'),
+                "reg" | "REG" => Some('\u{ae}'),
+                "trade" => Some('\u{2122}'),
+                "hellip" => Some('\u{2026}'),
+                "mdash" => Some('\u{2014}'),
+                "ndash" => Some('\u{2013}'),
+                "lsquo" => Some('\u{2018}'),
+                "rsquo" => Some('\u{2019}'),
+                "ldquo" => Some('\u{201c}'),
+                "rdquo" => Some('\u{201d}'),
+                "bull" => Some('\u{2022}'),
+                "middot" => Some('\u{b7}'),
+                "euro" => Some('\u{20ac}'),
+                "pound" => Some('\u{a3}'),
+                "cent" => Some('\u{a2}'),
+                "yen" => Some('\u{a5}'),
+                "sect" => Some('\u{a7}'),
+                "deg" => Some('\u{b0}'),
+                "times" => Some('\u{d7}'),
+                "eacute" => Some('\u{e9}'),
+                "egrave" => Some('\u{e8}'),
+                "aacute" => Some('\u{e1}'),
+                "agrave" => Some('\u{e0}'),
+                "uuml" => Some('\u{fc}'),
+                "ouml" => Some('\u{f6}'),
+                "auml" => Some('\u{e4}'),
+                "szlig" => Some('\u{df}'),
+                "ccedil" => Some('\u{e7}'),
+                "ntilde" => Some('\u{f1}'),
                 _ => {
                     let num = ent.strip_prefix('#')?;
                     let code = match num.strip_prefix(['x', 'X']) {
@@ -216,6 +320,39 @@ mod tests {
         );
         let hrefs: Vec<_> = links.iter().map(|l| l.href.as_str()).collect();
         assert_eq!(hrefs, ["http://a.example/x", "www.b.example"]);
+    }
+
+    #[test]
+    fn html_renders_to_text() {
+        let t = to_text(
+            "<html><head><title>T</title><style>p{color:red}</style></head><body>\
+             <p>Free&nbsp;money &amp; <b>more</b></p><!-- hidden --><script>x=1</script>\
+             V<!-- -->iagra<br>caf&eacute; &#8364;5 &bogus;</body></html>",
+        );
+        assert_eq!(
+            super::super::collapse_whitespace(t.trim()),
+            "Free money & more Viagra caf\u{e9} \u{20ac}5 &bogus;"
+        );
+        assert_eq!(to_text("no tags"), "no tags");
+        assert_eq!(to_text("<unclosed"), "");
+    }
+
+    #[test]
+    fn entity_decoding_does_not_split_multibyte_characters() {
+        // Regression: a `&` followed by a multi-byte character within the
+        // 12-byte look-ahead sliced inside that character and panicked.
+        assert_eq!(
+            decode_entities("&nbsp; 01 \u{201c}51\u{201d}"),
+            "  01 \u{201c}51\u{201d}"
+        );
+        assert_eq!(
+            decode_entities("&a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"),
+            "&a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"
+        );
+        assert_eq!(
+            to_text("<p>&\u{201c}\u{201d}\u{201c}\u{201d}</p>").trim(),
+            "&\u{201c}\u{201d}\u{201c}\u{201d}"
+        );
     }
 
     #[test]

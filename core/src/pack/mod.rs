@@ -27,8 +27,10 @@
 //! pack load; checks then only run the compiled sets.
 
 pub mod expr;
+pub mod model;
 pub mod patterns;
 
+pub use model::Model;
 pub use patterns::PatternSet;
 
 use crate::types::{Action, PackInfo};
@@ -169,6 +171,25 @@ pub struct MetaRule {
     pub expr: expr::Expr,
 }
 
+/// A probability band of the classifier: the symbol fires when the spam
+/// probability `p` satisfies `min <= p < max` (`p <= max` when `max` is 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    /// Symbol index.
+    pub symbol: usize,
+    /// Lower bound (inclusive).
+    pub min: f64,
+    /// Upper bound (exclusive, except 1.0).
+    pub max: f64,
+}
+
+impl Band {
+    /// True when probability `p` falls in the band.
+    pub fn contains(&self, p: f64) -> bool {
+        p >= self.min && (p < self.max || (self.max >= 1.0 && p <= 1.0))
+    }
+}
+
 /// A compiled, validated rule pack.
 #[derive(Debug)]
 pub struct RulePack {
@@ -189,6 +210,16 @@ pub struct RulePack {
     pub metas: Vec<MetaRule>,
     /// Pack options and their defaults.
     pub options: BTreeMap<String, String>,
+    /// Named lists (freemail domains, URL shorteners, …), lower-case,
+    /// sorted, without duplicates.
+    pub lists: BTreeMap<String, Vec<String>>,
+    /// The statistical classifier's model, when the pack has one.
+    pub model: Option<Model>,
+    /// The classifier's probability bands, by increasing probability.
+    pub bands: Vec<Band>,
+    /// Fewest features the model must know in a message to judge it
+    /// (`[model] min-features`); below, no band fires.
+    pub model_min_features: usize,
 }
 
 #[derive(Deserialize)]
@@ -202,6 +233,19 @@ struct FileSource {
     symbols: BTreeMap<String, toml::Spanned<SymbolSource>>,
     #[serde(default)]
     rule: Vec<toml::Spanned<RuleSource>>,
+    #[serde(default)]
+    lists: BTreeMap<String, toml::Spanned<Vec<String>>>,
+    model: Option<toml::Spanned<ModelSection>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelSection {
+    /// The model file, relative to the TOML file that names it.
+    file: String,
+    /// Fewest features the model must know in a message to judge it.
+    #[serde(rename = "min-features", default)]
+    min_features: usize,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +274,7 @@ struct RuleSource {
     pattern: Option<String>,
     header: Option<String>,
     expr: Option<String>,
+    range: Option<[f64; 2]>,
     score: f64,
     description: String,
     action: Option<String>,
@@ -309,8 +354,14 @@ struct PendingMeta {
 impl RulePack {
     /// Compiles a pack from its source files (`(file name, TOML text)`).
     /// `code_symbols` lists every symbol the code checks can emit; each
-    /// must have a `[symbols.NAME]` entry.
-    pub fn compile(files: &[(&str, &str)], code_symbols: &[&str]) -> Result<Self, PackError> {
+    /// must have a `[symbols.NAME]` entry; `code_lists` every named list
+    /// the code checks read. Files whose name does not end in `.toml` are
+    /// data files (models) that a TOML file refers to.
+    pub fn compile(
+        files: &[(&str, &str)],
+        code_symbols: &[&str],
+        code_lists: &[&str],
+    ) -> Result<Self, PackError> {
         let err = |file: &str, line: usize, rule: Option<&str>, message: String| PackError {
             file: file.to_string(),
             line,
@@ -326,12 +377,20 @@ impl RulePack {
         let mut uri = Vec::new();
         let mut headers: Vec<((String, HeaderPart), Vec<SourcePattern>)> = Vec::new();
         let mut pending_metas = Vec::new();
+        let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut model: Option<Model> = None;
+        let mut model_at: Option<(String, usize)> = None;
+        let mut model_min_features = 0;
+        let mut bands: Vec<(Band, String, usize)> = Vec::new();
 
         let parse_action = |s: &Option<String>| -> Result<Option<Action>, String> {
             s.as_deref().map(str::parse).transpose()
         };
 
         for (file, text) in files {
+            if !file.ends_with(".toml") {
+                continue;
+            }
             let src: FileSource = toml::from_str(text).map_err(|e| {
                 let line = e.span().map_or(0, |s| line_of(text, s.start));
                 err(file, line, None, e.message().to_string())
@@ -365,6 +424,66 @@ impl RulePack {
                     other => other.to_string(),
                 };
                 options.insert(k, v);
+            }
+            for (name, items) in src.lists {
+                let line = line_of(text, items.span().start);
+                if lists.contains_key(&name) {
+                    return Err(err(file, line, Some(&name), "list defined twice".into()));
+                }
+                let mut items: Vec<String> = items
+                    .into_inner()
+                    .into_iter()
+                    .map(|i| i.trim().to_lowercase())
+                    .collect();
+                // Sorted for binary search by the checks.
+                items.sort();
+                items.dedup();
+                if let Some(bad) = items.iter().find(|i| i.is_empty()) {
+                    return Err(err(
+                        file,
+                        line,
+                        Some(&name),
+                        format!("empty item {bad:?} in list"),
+                    ));
+                }
+                lists.insert(name, items);
+            }
+            if let Some(m) = src.model {
+                let line = line_of(text, m.span().start);
+                if model.is_some() {
+                    return Err(err(file, line, None, "a second [model] section".into()));
+                }
+                let m = m.into_inner();
+                let dir = file.rsplit_once('/').map_or("", |(d, _)| d);
+                let path = if dir.is_empty() {
+                    m.file.clone()
+                } else {
+                    format!("{dir}/{}", m.file)
+                };
+                let (_, model_text) = files.iter().find(|(f, _)| *f == path).ok_or_else(|| {
+                    err(
+                        file,
+                        line,
+                        None,
+                        format!("[model] file {path:?} is not part of the pack"),
+                    )
+                })?;
+                let parsed = Model::parse(model_text).map_err(|(l, m)| err(&path, l, None, m))?;
+                if parsed.tokenizer != crate::checks::classifier::TOKENIZER_VERSION {
+                    return Err(err(
+                        &path,
+                        0,
+                        None,
+                        format!(
+                            "model trained with tokenizer {}, this build tokenizes with {}; retrain it",
+                            parsed.tokenizer,
+                            crate::checks::classifier::TOKENIZER_VERSION
+                        ),
+                    ));
+                }
+                model = Some(parsed);
+                model_min_features = m.min_features;
+                model_at = Some((file.to_string(), line));
             }
             for (name, def) in src.symbols {
                 let line = line_of(text, def.span().start);
@@ -405,10 +524,10 @@ impl RulePack {
                 }
                 let force_action = parse_action(&r.action).map_err(&e)?;
                 let sym = symbols.len();
-                let origin = if r.kind == "meta" {
-                    Origin::Meta
-                } else {
-                    Origin::Rule
+                let origin = match r.kind.as_str() {
+                    "meta" => Origin::Meta,
+                    "model" => Origin::Check,
+                    _ => Origin::Rule,
                 };
                 index.insert(r.name.clone(), sym);
                 symbols.push(SymbolDef {
@@ -438,6 +557,9 @@ impl RulePack {
                         None => Ok(()),
                     }
                 };
+                if r.kind != "model" && r.range.is_some() {
+                    return Err(e(format!("a {} rule takes no `range`", r.kind)));
+                }
                 match r.kind.as_str() {
                     "body" | "uri" => {
                         no("header", &r.header).map_err(&e)?;
@@ -487,9 +609,31 @@ impl RulePack {
                             src,
                         });
                     }
+                    "model" => {
+                        no("pattern", &r.pattern).map_err(&e)?;
+                        no("header", &r.header).map_err(&e)?;
+                        no("expr", &r.expr).map_err(&e)?;
+                        let [min, max] = r
+                            .range
+                            .ok_or_else(|| e("a model rule needs `range = [min, max]`".into()))?;
+                        if !(0.0..=1.0).contains(&min) || !(0.0..=1.0).contains(&max) || min >= max {
+                            return Err(e(format!(
+                                "range [{min}, {max}] must satisfy 0 <= min < max <= 1"
+                            )));
+                        }
+                        bands.push((
+                            Band {
+                                symbol: sym,
+                                min,
+                                max,
+                            },
+                            file.to_string(),
+                            line,
+                        ));
+                    }
                     other => {
                         return Err(e(format!(
-                            "unknown rule type {other:?} (body, header, uri, meta)"
+                            "unknown rule type {other:?} (body, header, uri, meta, model)"
                         )));
                     }
                 }
@@ -499,6 +643,49 @@ impl RulePack {
         let info = info.ok_or_else(|| err("(pack)", 0, None, "no file has a [pack] section".into()))?;
         let thresholds =
             thresholds.ok_or_else(|| err("(pack)", 0, None, "no file has an [actions] section".into()))?;
+        for name in code_lists {
+            if !lists.contains_key(*name) {
+                return Err(err(
+                    "(pack)",
+                    0,
+                    Some(name),
+                    "a check reads this list but no [lists] table defines it".into(),
+                ));
+            }
+        }
+        bands.sort_by(|a, b| a.0.min.total_cmp(&b.0.min));
+        for pair in bands.windows(2) {
+            if pair[1].0.min < pair[0].0.max {
+                let (_, f, l) = &pair[1];
+                return Err(err(
+                    f,
+                    *l,
+                    Some(&symbols[pair[1].0.symbol].name),
+                    format!("range overlaps {}", symbols[pair[0].0.symbol].name),
+                ));
+            }
+        }
+        match (&model, bands.first()) {
+            (None, Some((b, f, l))) => {
+                return Err(err(
+                    f,
+                    *l,
+                    Some(&symbols[b.symbol].name),
+                    "a model rule needs a [model] section in the pack".into(),
+                ));
+            }
+            (Some(_), None) => {
+                let (f, l) = model_at.unwrap_or_default();
+                return Err(err(
+                    &f,
+                    l,
+                    None,
+                    "[model] without any `type = \"model\"` rule".into(),
+                ));
+            }
+            _ => {}
+        }
+        let bands: Vec<Band> = bands.into_iter().map(|(b, _, _)| b).collect();
         for name in code_symbols {
             if !index.contains_key(*name) {
                 return Err(err(
@@ -544,7 +731,16 @@ impl RulePack {
             symbols,
             index,
             options,
+            lists,
+            model,
+            bands,
+            model_min_features,
         })
+    }
+
+    /// The named list `name` (empty when the pack has none).
+    pub fn list(&self, name: &str) -> &[String] {
+        self.lists.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// The index of symbol `name`.
@@ -649,7 +845,7 @@ description = "from code"
 "#;
 
     fn compile(rules: &str) -> Result<RulePack, PackError> {
-        RulePack::compile(&[("pack.toml", PACK), ("rules.toml", rules)], &["CODE_SYM"])
+        RulePack::compile(&[("pack.toml", PACK), ("rules.toml", rules)], &["CODE_SYM"], &[])
     }
 
     #[test]
@@ -715,7 +911,7 @@ description = "d"
 
     #[test]
     fn unscored_code_symbol_and_cycles_are_errors() {
-        let e = RulePack::compile(&[("pack.toml", PACK)], &["CODE_SYM", "OTHER"]).unwrap_err();
+        let e = RulePack::compile(&[("pack.toml", PACK)], &["CODE_SYM", "OTHER"], &[]).unwrap_err();
         assert_eq!(e.rule.as_deref(), Some("OTHER"));
         let e = compile(
             "[[rule]]\nname = \"A\"\ntype = \"meta\"\nexpr = \"B\"\nscore = 1\ndescription = \"d\"\n\
@@ -728,6 +924,69 @@ description = "d"
         )
         .unwrap_err();
         assert!(e.message.contains("unknown symbol NOPE"), "{e}");
+    }
+
+    const MODEL: &str = "mailward-model 1\ntokenizer 3\nnorm l2\nbias -1\n1.5\tfree\n";
+
+    fn compile_with_model(rules: &str, model: &str) -> Result<RulePack, PackError> {
+        RulePack::compile(
+            &[("p/pack.toml", PACK), ("p/m.toml", rules), ("p/c.model", model)],
+            &["CODE_SYM"],
+            &[],
+        )
+    }
+
+    const BANDS: &str = "[model]\nfile = \"c.model\"\nmin-features = 3\n\n\
+        [[rule]]\nname = \"LOW\"\ntype = \"model\"\nrange = [0.0, 0.5]\nscore = -1\ndescription = \"d\"\n\n\
+        [[rule]]\nname = \"HIGH\"\ntype = \"model\"\nrange = [0.5, 1.0]\nscore = 3\ndescription = \"d\"\n";
+
+    #[test]
+    fn model_section_and_bands() {
+        let p = compile_with_model(BANDS, MODEL).unwrap();
+        assert_eq!(p.model.as_ref().unwrap().len(), 1);
+        assert_eq!(p.model_min_features, 3);
+        assert_eq!(p.bands.len(), 2);
+        assert!(p.bands[0].contains(0.2) && !p.bands[0].contains(0.5));
+        assert!(p.bands[1].contains(0.5) && p.bands[1].contains(1.0));
+        // A broken model line names the model file and line.
+        let e = compile_with_model(BANDS, "mailward-model 1\ntokenizer 3\nnorm l2\nbias x\n").unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("p/c.model", 4), "{e}");
+        // A model trained with another tokenizer does not load.
+        let e = compile_with_model(BANDS, &MODEL.replace("tokenizer 3", "tokenizer 999")).unwrap_err();
+        assert!(e.message.contains("retrain"), "{e}");
+        // Overlapping bands, a band without a model, a missing model file.
+        let e = compile_with_model(&BANDS.replace("[0.5, 1.0]", "[0.4, 1.0]"), MODEL).unwrap_err();
+        assert!(e.message.contains("overlaps"), "{e}");
+        let e = compile_with_model(
+            &BANDS.replace("[model]\nfile = \"c.model\"\nmin-features = 3\n", ""),
+            MODEL,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("needs a [model]"), "{e}");
+        let e = compile_with_model(&BANDS.replace("c.model", "nope.model"), MODEL).unwrap_err();
+        assert!(e.message.contains("not part of the pack"), "{e}");
+        let e = compile_with_model(&BANDS.replace("[0.0, 0.5]", "[0.6, 0.5]"), MODEL).unwrap_err();
+        assert_eq!(e.rule.as_deref(), Some("LOW"));
+    }
+
+    #[test]
+    fn lists_are_sorted_and_required() {
+        let p = RulePack::compile(
+            &[
+                ("pack.toml", PACK),
+                (
+                    "l.toml",
+                    "[lists]\nfree = [\"B.example\", \"a.example\", \"b.example\"]\n",
+                ),
+            ],
+            &["CODE_SYM"],
+            &["free"],
+        )
+        .unwrap();
+        assert_eq!(p.list("free"), ["a.example", "b.example"]);
+        assert!(p.list("other").is_empty());
+        let e = RulePack::compile(&[("pack.toml", PACK)], &["CODE_SYM"], &["free"]).unwrap_err();
+        assert_eq!(e.rule.as_deref(), Some("free"));
     }
 
     #[test]

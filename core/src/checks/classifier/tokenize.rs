@@ -1,0 +1,796 @@
+//! The classifier's features: one function, shared by the training tool
+//! (`tools/train`) and the check, so a model always sees at check time the
+//! very tokens it was trained on. [`TOKENIZER_VERSION`] is written into
+//! every model file; a pack whose model was trained with another version
+//! does not compile.
+//!
+//! A feature is a short string with a prefix naming where it comes from:
+//!
+//! | prefix   | source |
+//! |----------|--------|
+//! | (none)   | a word of the visible text (text parts, HTML rendered) |
+//! | `b:`     | two consecutive words of the visible text |
+//! | `s:`     | a word of the Subject; `s!…` shapes of the Subject |
+//! | `f:`     | From: display-name words, domain, address shapes |
+//! | `h:`     | names of header fields present (see [`IGNORED_HEADERS`]) |
+//! | `x:`     | words of mailer and MIME header fields |
+//! | `m:`     | MIME structure: part types, encodings, charsets |
+//! | `t:`     | HTML tags and attributes |
+//! | `u:`     | link hosts, their organisations and TLDs, URL shapes |
+//! | `r:`     | recipients: count and shape of To/Cc |
+//! | `i:`     | Message-ID shape |
+//! | `o:`     | obfuscation: digits in words, spaced letters, long words |
+//!
+//! Two kinds of evidence are left out because the training ham (mailing
+//! list traffic) does not represent legitimate mail in them, so a model
+//! would learn the register of the training ham rather than spam:
+//! function words ([`STOPWORDS`]: `your`, `our`, `will`, …), which mark
+//! commercial or transactional writing as much as spam, and HTML layout
+//! (which tags, colours and fonts a message uses, whether it is HTML at
+//! all, also as the words of its Content-Type), which newsletters share
+//! with spam. Hiding tricks in HTML (text split by comments, tiny or white
+//! text) are kept.
+//!
+//! Header fields that describe the path a message took to the mailbox
+//! (Received, Delivered-To, Return-Path, fetchmail and spam-filter marks)
+//! and mailing-list plumbing (List-*, Sender, Precedence, …) are left out on
+//! purpose: they say how one site collected its mail, not what the mail is,
+//! and a model that learnt them would judge the collector, not the message.
+
+use crate::domain;
+use crate::message::Message;
+use mail_parser::MimeHeaders;
+
+/// Version of the feature set; a model trained with another version does
+/// not load.
+pub const TOKENIZER_VERSION: u32 = 3;
+
+/// Words shorter than this (in characters) are skipped.
+const MIN_WORD: usize = 3;
+/// Words longer than this become an `o:long:` feature.
+const MAX_WORD: usize = 24;
+/// Most visible-text bytes tokenized.
+const MAX_TEXT: usize = 64 * 1024;
+/// Most HTML bytes scanned for tags.
+const MAX_HTML: usize = 128 * 1024;
+
+/// English function words: never features on their own nor in pairs.
+pub const STOPWORDS: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "me",
+    "more",
+    "most",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "us",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+];
+
+fn is_stopword(lower: &str) -> bool {
+    STOPWORDS.binary_search(&lower).is_ok()
+}
+
+/// Header fields whose presence or content is not used (lower-case).
+pub const IGNORED_HEADERS: &[&str] = &[
+    // Transport and local delivery.
+    "received",
+    "delivered-to",
+    "return-path",
+    "x-original-to",
+    "envelope-to",
+    "x-envelope-from",
+    "x-envelope-to",
+    "x-rcpt-to",
+    "x-uidl",
+    "x-uid",
+    "status",
+    "x-status",
+    "x-keywords",
+    "content-length",
+    "lines",
+    "x-original-date",
+    "date",
+    "x-authentication-warning",
+    "x-virus-scanned",
+    "x-spam-status",
+    "x-spam-level",
+    "x-spam-flag",
+    "x-spam-checker-version",
+    "x-spam-report",
+    "x-spam-score",
+    "x-spam",
+    // Mailing-list plumbing.
+    "list-id",
+    "list-help",
+    "list-post",
+    "list-subscribe",
+    "list-unsubscribe",
+    "list-archive",
+    "list-owner",
+    "list-software",
+    "list-unsubscribe-post",
+    "sender",
+    "errors-to",
+    "precedence",
+    "x-beenthere",
+    "x-mailman-version",
+    "x-loop",
+    "mailing-list",
+    "x-mailing-list",
+    "x-list",
+    "x-ml-name",
+    "x-ml-count",
+    "x-sequence-number",
+    "x-egroups-return",
+    "x-yahoo-profile",
+    "x-egroups-msg-info",
+    "x-apparently-to",
+    "resent-from",
+    "resent-to",
+    "resent-date",
+    "resent-message-id",
+    "resent-sender",
+];
+
+/// Header fields whose words become `x:` features.
+const WORD_HEADERS: &[&str] = &[
+    "x-mailer",
+    "user-agent",
+    "x-priority",
+    "x-msmail-priority",
+    "x-mimeole",
+    "importance",
+    "content-transfer-encoding",
+    "mime-version",
+    "organization",
+];
+
+/// The feature strings of `msg`, in a fixed order, possibly repeated;
+/// `emit` is called once per feature occurrence.
+pub fn features(msg: &Message<'_>, emit: &mut dyn FnMut(&str)) {
+    let mut buf = String::with_capacity(64);
+    let mut put = |parts: &[&str]| {
+        buf.clear();
+        for p in parts {
+            buf.push_str(p);
+        }
+        emit(&buf);
+    };
+    header_features(msg, &mut put);
+    subject_features(msg, &mut put);
+    from_features(msg, &mut put);
+    recipient_features(msg, &mut put);
+    mime_features(msg, &mut put);
+    link_features(msg, &mut put);
+    text_features(msg.text(), &mut put);
+}
+
+/// Calls `f` with each word of `text`: runs of letters, digits and the
+/// marks `' - $ ! . _ %` inside, with punctuation trimmed at the ends.
+fn for_each_word(text: &str, f: &mut dyn FnMut(&str)) {
+    let word_char = |c: char| c.is_alphanumeric() || matches!(c, '\'' | '-' | '$' | '!' | '.' | '_' | '%');
+    for raw in text.split(|c: char| !word_char(c)) {
+        let w = raw.trim_matches(|c: char| matches!(c, '\'' | '-' | '.' | '_'));
+        let w = w.trim_start_matches('!');
+        if !w.is_empty() {
+            f(w);
+        }
+    }
+}
+
+/// A size bucket: 0, 1, 2, 3-4, 5-8, 9-16, …
+fn bucket(n: usize) -> &'static str {
+    match n {
+        0 => "0",
+        1 => "1",
+        2 => "2",
+        3..=4 => "3-4",
+        5..=8 => "5-8",
+        9..=16 => "9-16",
+        17..=32 => "17-32",
+        33..=64 => "33-64",
+        65..=128 => "65-128",
+        _ => "129+",
+    }
+}
+
+/// The shape of a word: digits become `9`, letters `a`, runs collapsed.
+fn shape(w: &str) -> String {
+    let mut out = String::new();
+    for c in w.chars() {
+        let k = if c.is_ascii_digit() {
+            '9'
+        } else if c.is_alphabetic() {
+            'a'
+        } else {
+            c
+        };
+        if !out.ends_with(k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+/// `w` lower-cased, borrowed when it already is.
+fn lowercase(w: &str) -> std::borrow::Cow<'_, str> {
+    if w.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
+        std::borrow::Cow::Borrowed(w)
+    } else {
+        std::borrow::Cow::Owned(w.to_lowercase())
+    }
+}
+
+fn word_feature(w: &str, prefix: &str, put: &mut dyn FnMut(&[&str])) {
+    let len = w.chars().count();
+    if len > MAX_WORD {
+        let head: String = w.chars().take(6).collect::<String>().to_lowercase();
+        put(&[prefix, "o:long:", &head]);
+        return;
+    }
+    if len < MIN_WORD && !w.starts_with('$') {
+        return;
+    }
+    if w.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') {
+        put(&[prefix, "o:num:", bucket(len)]);
+        return;
+    }
+    if w.starts_with('$') && w[1..].chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') {
+        put(&[prefix, "o:money"]);
+        return;
+    }
+    let lower = lowercase(w);
+    if is_stopword(&lower) {
+        return;
+    }
+    let letters = w.chars().filter(|c| c.is_alphabetic()).count();
+    let digits = w.chars().filter(|c| c.is_ascii_digit()).count();
+    if letters > 0 && digits > 0 {
+        put(&[prefix, "o:mixed:", &shape(w)]);
+    }
+    if letters >= 4 && w.chars().all(|c| !c.is_alphabetic() || c.is_uppercase()) {
+        put(&[prefix, "o:caps"]);
+    }
+    put(&[prefix, &lower]);
+}
+
+fn text_features(text: &str, put: &mut dyn FnMut(&[&str])) {
+    let mut end = text.len().min(MAX_TEXT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &text[..end];
+    let mut prev = String::new();
+    let mut singles = 0usize;
+    let mut spaced = false;
+    let mut words = 0usize;
+    let mut caps_words = 0usize;
+    for_each_word(text, &mut |w| {
+        words += 1;
+        if w.chars().count() == 1 && w.chars().all(char::is_alphabetic) {
+            singles += 1;
+            if singles >= 4 {
+                spaced = true;
+            }
+        } else {
+            singles = 0;
+        }
+        if w.len() >= 4
+            && w.chars().all(|c| !c.is_alphabetic() || c.is_uppercase())
+            && w.chars().any(char::is_alphabetic)
+        {
+            caps_words += 1;
+        }
+        word_feature(w, "", put);
+        let n = w.chars().count();
+        let lower = lowercase(w);
+        if (MIN_WORD..=MAX_WORD).contains(&n) && w.chars().any(char::is_alphabetic) && !is_stopword(&lower) {
+            if !prev.is_empty() {
+                put(&["b:", &prev, " ", &lower]);
+            }
+            prev = lower.into_owned();
+        } else {
+            prev.clear();
+        }
+    });
+    if spaced {
+        put(&["o:spaced-letters"]);
+    }
+    put(&["o:words:", bucket(words / 8)]);
+    if words >= 20 {
+        let pct = caps_words * 100 / words;
+        put(&[
+            "o:caps-share:",
+            match pct {
+                0..=4 => "low",
+                5..=19 => "some",
+                20..=49 => "high",
+                _ => "most",
+            },
+        ]);
+    }
+}
+
+fn subject_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+    let Some(subject) = msg.subject() else {
+        put(&["s!none"]);
+        return;
+    };
+    let s = subject.trim();
+    if s.is_empty() {
+        put(&["s!empty"]);
+        return;
+    }
+    let lower = s.to_lowercase();
+    if lower.starts_with("re:") || lower.starts_with("re ") {
+        put(&["s!re"]);
+    }
+    if lower.starts_with("fw:") || lower.starts_with("fwd:") {
+        put(&["s!fwd"]);
+    }
+    if s.contains('!') {
+        put(&["s!bang"]);
+    }
+    if s.contains('$') {
+        put(&["s!dollar"]);
+    }
+    let letters: Vec<char> = s.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.len() >= 8 && letters.iter().all(|c| c.is_uppercase()) {
+        put(&["s!caps"]);
+    }
+    if subject.len() > s.len() + 3 || s.contains("   ") {
+        put(&["s!padded"]);
+    }
+    if !s.is_ascii() {
+        put(&["s!8bit"]);
+    }
+    if s.starts_with('[') {
+        put(&["s!tag"]);
+    }
+    for_each_word(s, &mut |w| word_feature(w, "s:", put));
+}
+
+fn from_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+    let Some(from) = msg.from() else {
+        put(&["f!none"]);
+        return;
+    };
+    match &from.name {
+        None => put(&["f!no-name"]),
+        Some(name) => {
+            if name.contains('@') {
+                put(&["f!name-address"]);
+            }
+            if !name.is_ascii() {
+                put(&["f!name-8bit"]);
+            }
+            for_each_word(name, &mut |w| word_feature(w, "f:", put));
+        }
+    }
+    let address = from.address.to_lowercase();
+    let Some((local, dom)) = address.rsplit_once('@') else {
+        put(&["f!bad-address"]);
+        return;
+    };
+    let digits = local.chars().filter(char::is_ascii_digit).count();
+    put(&["f!local-digits:", bucket(digits)]);
+    put(&["f!local-len:", bucket(local.len() / 2)]);
+    let dom = domain::normalise(dom);
+    put(&["f!org:", domain::registrable(&dom)]);
+    put(&["f!tld:", domain::tld(&dom)]);
+    if let Some(name) = &from.name
+        && name.to_lowercase().contains(local)
+        && local.len() >= 3
+    {
+        put(&["f!name-is-local"]);
+    }
+    let reply_to = msg.mailboxes("Reply-To");
+    if let Some(r) = reply_to.first() {
+        match r.domain() {
+            Some(rd) if domain::same_organisation(&rd, &dom) => put(&["f!reply-to-same-org"]),
+            Some(_) => put(&["f!reply-to-other-org"]),
+            None => put(&["f!reply-to-bad"]),
+        }
+    }
+    match msg.header_text("Message-ID") {
+        None => put(&["i!none"]),
+        Some(id) => {
+            let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+            match id.rsplit_once('@') {
+                None => put(&["i!no-at"]),
+                Some((left, right)) => {
+                    let right = domain::normalise(right);
+                    if domain::same_organisation(&right, &dom) {
+                        put(&["i!from-org"]);
+                    } else {
+                        put(&["i!other-org"]);
+                    }
+                    if left.contains('$') {
+                        put(&["i!dollar"]);
+                    }
+                    if !right.contains('.') {
+                        put(&["i!bare-host"]);
+                    }
+                    put(&["i!left-shape:", &shape(left).chars().take(12).collect::<String>()]);
+                }
+            }
+        }
+    }
+}
+
+fn recipient_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+    let to = msg.mailboxes("To");
+    let cc = msg.mailboxes("Cc");
+    put(&["r:to:", bucket(to.len())]);
+    if !cc.is_empty() {
+        put(&["r:cc:", bucket(cc.len())]);
+    }
+    let raw_to = msg.header_text("To").unwrap_or_default().to_lowercase();
+    if raw_to.contains("undisclosed") || raw_to.trim().ends_with(":;") {
+        put(&["r:undisclosed"]);
+    }
+    if let (Some(f), Some(t)) = (msg.from(), to.first())
+        && f.address.eq_ignore_ascii_case(&t.address)
+    {
+        put(&["r:to-is-from"]);
+    }
+}
+
+fn header_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+    let mut lower = String::new();
+    for h in msg.headers() {
+        lower.clear();
+        lower.push_str(h.name);
+        lower.make_ascii_lowercase();
+        if IGNORED_HEADERS.contains(&lower.as_str())
+            || lower.starts_with("x-spam")
+            || lower.starts_with("list-")
+            || lower.starts_with("x-mailman")
+            || lower.starts_with("x-egroups")
+            || lower.starts_with("x-yahoo")
+            || lower.starts_with("x-ml-")
+        {
+            continue;
+        }
+        let name: String = lower.chars().take(32).collect();
+        put(&["h:", &name]);
+        if WORD_HEADERS.contains(&lower.as_str()) {
+            let value = msg.header_text_of(h);
+            let value: String = value.chars().take(200).collect();
+            for_each_word(&value, &mut |w| {
+                let w = w.to_lowercase();
+                let w = if w.chars().count() > MAX_WORD {
+                    w.chars().take(8).collect()
+                } else {
+                    w
+                };
+                put(&["x:", &name, ":", &w]);
+            });
+        }
+    }
+}
+
+fn mime_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+    let Some(parsed) = msg.parsed() else {
+        put(&["m!unparsed"]);
+        return;
+    };
+    put(&["m!parts:", bucket(parsed.parts.len())]);
+    for part in parsed.parts.iter().take(64) {
+        let (ctype, sub, charset) = match part.content_type() {
+            Some(ct) => (
+                ct.ctype().to_ascii_lowercase(),
+                ct.subtype().unwrap_or("").to_ascii_lowercase(),
+                ct.attribute("charset").map(str::to_ascii_lowercase),
+            ),
+            None => ("text".to_string(), "plain".to_string(), None),
+        };
+        if ctype != "text" && ctype != "multipart" {
+            put(&["m:", &ctype, "/", &sub]);
+        }
+        if let Some(cs) = charset {
+            put(&[
+                "m:charset:",
+                &cs.trim_matches('"').chars().take(24).collect::<String>(),
+            ]);
+        }
+        match part.encoding {
+            mail_parser::Encoding::Base64 => put(&["m:enc:base64:", &ctype]),
+            mail_parser::Encoding::QuotedPrintable => put(&["m:enc:qp"]),
+            mail_parser::Encoding::None => {}
+        }
+        match &part.body {
+            mail_parser::PartType::Text(_) => {}
+            mail_parser::PartType::Html(h) => html_features(h, put),
+            mail_parser::PartType::Binary(b) | mail_parser::PartType::InlineBinary(b) => {
+                put(&["m:binary:", bucket(b.len() / 1024)]);
+            }
+            mail_parser::PartType::Message(_) => put(&["m!attached-message"]),
+            mail_parser::PartType::Multipart(_) => {}
+        }
+        if part.is_encoding_problem {
+            put(&["m!encoding-problem"]);
+        }
+    }
+}
+
+/// Tricks that hide or split text in an HTML part (not its layout).
+fn html_features(html: &str, put: &mut dyn FnMut(&[&str])) {
+    let mut end = html.len().min(MAX_HTML);
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    let bytes = &html.as_bytes()[..end];
+    let mut pos = 0;
+    while let Some(lt) = bytes[pos..].iter().position(|&b| b == b'<').map(|i| pos + i) {
+        let Some(gt) = bytes[lt + 1..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map(|i| lt + 1 + i)
+        else {
+            break;
+        };
+        let inner = &html[lt + 1..gt];
+        pos = gt + 1;
+        if let Some(comment) = inner.strip_prefix("!--") {
+            // A comment between two letters splits a word for filters.
+            let before = bytes[..lt].last().is_some_and(u8::is_ascii_alphabetic);
+            let after = bytes.get(gt + 1).is_some_and(u8::is_ascii_alphabetic);
+            if before && after && comment.len() < 40 {
+                put(&["t!comment-in-word"]);
+            }
+            continue;
+        }
+        let name: String = inner
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .take(8)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if name == "font" {
+            let attrs = inner.to_ascii_lowercase();
+            if attrs.contains("size")
+                && (attrs.contains("=\"1\"") || attrs.contains("=1") || attrs.contains("=\"-"))
+            {
+                put(&["t!tiny-font"]);
+            }
+            if attrs.contains("#ffffff") || attrs.contains("=white") || attrs.contains("\"white\"") {
+                put(&["t!white-font"]);
+            }
+        }
+    }
+}
+
+fn link_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+    let links = msg.links();
+    put(&["u!links:", bucket(links.len())]);
+    for link in links.iter().take(64) {
+        let Some(url) = crate::checks::urls::Url::parse(&link.href) else {
+            if link.href.to_ascii_lowercase().starts_with("mailto:") {
+                put(&["u!mailto"]);
+            }
+            continue;
+        };
+        let host = &url.host;
+        if domain::is_ip_literal(host) {
+            put(&["u!ip"]);
+        } else {
+            put(&["u:", domain::registrable(host)]);
+            put(&["u!tld:", domain::tld(host)]);
+        }
+        if url.userinfo.is_some() {
+            put(&["u!userinfo"]);
+        }
+        if url.port.is_some() {
+            put(&["u!port"]);
+        }
+        let path = url.path.to_ascii_lowercase();
+        for_each_word(&path, &mut |w| {
+            if (MIN_WORD..=16).contains(&w.len()) && w.chars().all(|c| c.is_ascii_alphabetic()) {
+                put(&["u:path:", w]);
+            }
+        });
+        if !link.text.is_empty() {
+            let text = link.text.to_lowercase();
+            if text.contains("click") || text.contains("here") {
+                put(&["u!click-here"]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feats(raw: &[u8]) -> Vec<String> {
+        let m = Message::parse(raw);
+        let mut v = Vec::new();
+        features(&m, &mut |f| v.push(f.to_string()));
+        v
+    }
+
+    #[test]
+    fn words_subject_and_shapes() {
+        let f = feats(
+            b"From: \"Best Deals\" <deals123@cheap.example.co.uk>\r\nTo: undisclosed-recipients:;\r\n\
+              Subject: FREE MONEY NOW!!!\r\nMessage-ID: <abc$def@mx>\r\nX-Mailer: Foo Mailer 5.0\r\n\
+              Received: from x by y\r\n\r\nGet V1AGRA for $19.99 at http://1.2.3.4/buy now, free free! Your order\r\n",
+        );
+        for want in [
+            "s:free",
+            "s!caps",
+            "s!bang",
+            "f:deals",
+            "f!org:example.co.uk",
+            "f!local-digits:3-4",
+            "r:undisclosed",
+            "i!dollar",
+            "i!bare-host",
+            "h:x-mailer",
+            "x:x-mailer:mailer",
+            "o:mixed:a9a",
+            "o:money",
+            "u!ip",
+            "free",
+            "b:free free!",
+        ] {
+            assert!(f.iter().any(|x| x == want), "{want} missing from {f:?}");
+        }
+        assert!(
+            !f.iter().any(|x| x.starts_with("h:received")),
+            "transport headers are ignored"
+        );
+    }
+
+    #[test]
+    fn html_tags_and_comment_tricks() {
+        let f = feats(
+            b"Content-Type: text/html\r\n\r\n<html><font color=\"#FFFFFF\" size=1>V<!-- x -->iagra</font>\
+              <a href=\"http://bank.example@evil.example/\">click here</a></html>",
+        );
+        for want in [
+            "t!white-font",
+            "t!tiny-font",
+            "t!comment-in-word",
+            "u!userinfo",
+            "u!click-here",
+        ] {
+            assert!(f.iter().any(|x| x == want), "{want} missing from {f:?}");
+        }
+        for layout in ["t:font", "m:text/html", "your"] {
+            assert!(!f.iter().any(|x| x == layout), "{layout} is not a feature: {f:?}");
+        }
+    }
+
+    #[test]
+    fn same_message_same_features() {
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/seed/seed-phish.eml"
+        ))
+        .unwrap();
+        assert_eq!(feats(&raw), feats(&raw));
+        assert!(feats(&raw).len() > 100);
+    }
+}

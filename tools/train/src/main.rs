@@ -1,0 +1,366 @@
+//! `mailward-train`: trains the rule pack's statistical classifier.
+//!
+//! Reads ham and spam messages, turns each into features with
+//! `mailward_core::checks::classifier::features` (the very function the
+//! check runs), fits an L2-regularised logistic regression and writes the
+//! model file the pack embeds:
+//!
+//! ```sh
+//! C=$(scripts/fetch-corpus.sh)
+//! cargo run --release -p mailward-train -- \
+//!     --ham $C/easy-ham-1 --spam $C/spam-1 --out rules/pack/classifier.model
+//! ```
+//!
+//! `--cv K` also reports K-fold cross-validation on the training data
+//! (out-of-fold false positives and recall per probability threshold),
+//! which is what thresholds and hyperparameters are chosen on. The same
+//! inputs and settings always give the same file.
+
+mod lr;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use lr::{Example, Fit, Params};
+use mailward_core::checks::classifier::{TOKENIZER_VERSION, features};
+use mailward_core::message::Message;
+use mailward_core::pack::model::FORMAT_VERSION;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "mailward-train", about = "Train mailward's classifier model")]
+struct Args {
+    /// Ham messages: files or directories (one message per file).
+    #[arg(long, required = true, num_args = 1..)]
+    ham: Vec<PathBuf>,
+    /// Spam messages: files or directories.
+    #[arg(long, required = true, num_args = 1..)]
+    spam: Vec<PathBuf>,
+    /// Where to write the model (omit to only cross-validate).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Report K-fold cross-validation on the training data.
+    #[arg(long, value_name = "K")]
+    cv: Option<usize>,
+    /// L2 penalty.
+    #[arg(long, default_value_t = 1e-3)]
+    l2: f64,
+    /// Weight of a ham message relative to a spam message in the loss.
+    #[arg(long, default_value_t = 1.0)]
+    ham_weight: f64,
+    /// Keep features seen in at least this many training messages.
+    #[arg(long, default_value_t = 3)]
+    min_df: usize,
+    /// Drop weights smaller than this in magnitude from the model file.
+    #[arg(long, default_value_t = 0.02)]
+    prune: f64,
+    /// Most L-BFGS iterations.
+    #[arg(long, default_value_t = 400)]
+    max_iter: usize,
+    /// Fit the bias too (default: keep it at the classes' log-odds).
+    #[arg(long)]
+    fit_bias: bool,
+    /// Probability thresholds to report in cross-validation.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.5,0.8,0.9,0.95,0.97,0.98,0.99,0.995,0.999"
+    )]
+    thresholds: Vec<f64>,
+}
+
+/// One tokenized message.
+struct Doc {
+    name: String,
+    /// Distinct features that can be stored in a model file.
+    features: Vec<String>,
+    /// Distinct features in all (the norm's n).
+    distinct: usize,
+    spam: bool,
+}
+
+fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        walk(p, &mut out)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        entries.sort();
+        for e in entries {
+            walk(&e, out)?;
+        }
+    } else {
+        out.push(p.to_path_buf());
+    }
+    Ok(())
+}
+
+fn load(paths: &[PathBuf], spam: bool) -> Result<Vec<Doc>> {
+    let mut docs = Vec::new();
+    for f in files(paths)? {
+        let raw = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+        let msg = Message::parse(&raw);
+        let mut set = BTreeSet::new();
+        features(&msg, &mut |t| {
+            if !set.contains(t) {
+                set.insert(t.to_string());
+            }
+        });
+        let distinct = set.len();
+        let features = set
+            .into_iter()
+            .filter(|t| !t.contains(['\t', '\n', '\r']))
+            .collect();
+        docs.push(Doc {
+            name: f.display().to_string(),
+            features,
+            distinct,
+            spam,
+        });
+    }
+    Ok(docs)
+}
+
+/// Features with enough document frequency in `docs`, sorted.
+fn vocabulary<'d>(docs: impl Iterator<Item = &'d Doc>, min_df: usize) -> Vec<String> {
+    let mut df: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in docs {
+        for f in &d.features {
+            *df.entry(f.as_str()).or_default() += 1;
+        }
+    }
+    df.into_iter()
+        .filter(|(_, n)| *n >= min_df)
+        .map(|(f, _)| f.to_string())
+        .collect()
+}
+
+fn examples<'d>(docs: impl Iterator<Item = &'d Doc>, vocab: &[String]) -> Vec<Example> {
+    docs.map(|d| Example {
+        features: d
+            .features
+            .iter()
+            .filter_map(|f| vocab.binary_search(f).ok().map(|i| i as u32))
+            .collect(),
+        value: 1.0 / (d.distinct.max(1) as f64).sqrt(),
+        spam: d.spam,
+    })
+    .collect()
+}
+
+/// Fits on `docs` and prunes small weights, as the written model will be.
+fn train<'d>(docs: impl Iterator<Item = &'d Doc> + Clone, a: &Args) -> (Vec<String>, Fit) {
+    let vocab = vocabulary(docs.clone(), a.min_df);
+    let data = examples(docs, &vocab);
+    let params = Params {
+        l2: a.l2,
+        ham_weight: a.ham_weight,
+        max_iter: a.max_iter,
+        fixed_bias: !a.fit_bias,
+    };
+    let mut fit = lr::fit(&data, vocab.len(), &params);
+    for w in &mut fit.weights {
+        // The file keeps 4 decimals; prune what it would not keep.
+        *w = if w.abs() < a.prune {
+            0.0
+        } else {
+            (*w * 1e4).round() / 1e4
+        };
+    }
+    fit.bias = (fit.bias * 1e6).round() / 1e6;
+    (vocab, fit)
+}
+
+fn probability(vocab: &[String], fit: &Fit, d: &Doc) -> f64 {
+    let e = &examples(std::iter::once(d), vocab)[0];
+    1.0 / (1.0 + (-fit.logit(e)).exp())
+}
+
+/// Area under the ROC curve of (probability, is spam) pairs.
+fn auc(scored: &[(f64, bool)]) -> f64 {
+    let mut v = scored.to_vec();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut rank_sum, mut pos) = (0.0, 0.0);
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j < v.len() && v[j].0 == v[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + j + 1) as f64 / 2.0;
+        for x in &v[i..j] {
+            if x.1 {
+                rank_sum += avg_rank;
+                pos += 1.0;
+            }
+        }
+        i = j;
+    }
+    let neg = v.len() as f64 - pos;
+    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg).max(1.0)
+}
+
+fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
+    let mut report = String::new();
+    // Fold = position within its class, modulo k (files are sorted).
+    let mut fold = vec![0usize; docs.len()];
+    let (mut nh, mut ns) = (0, 0);
+    for (i, d) in docs.iter().enumerate() {
+        let c = if d.spam { &mut ns } else { &mut nh };
+        fold[i] = *c % k;
+        *c += 1;
+    }
+    let mut oof = vec![0.0; docs.len()];
+    for f in 0..k {
+        let train_docs = docs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| fold[*i] != f)
+            .map(|(_, d)| d);
+        let (vocab, fit) = train(train_docs, a);
+        for (i, d) in docs.iter().enumerate() {
+            if fold[i] == f {
+                oof[i] = probability(&vocab, &fit, d);
+            }
+        }
+    }
+    let scored: Vec<(f64, bool)> = oof.iter().copied().zip(docs.iter().map(|d| d.spam)).collect();
+    let _ = writeln!(
+        report,
+        "# {k}-fold cross-validation on the training data (out-of-fold):"
+    );
+    let _ = writeln!(report, "#   AUC {:.5}", auc(&scored));
+    for t in &a.thresholds {
+        let fp = scored.iter().filter(|(p, s)| !s && *p >= *t).count();
+        let tp = scored.iter().filter(|(p, s)| *s && *p >= *t).count();
+        let _ = writeln!(
+            report,
+            "#   p >= {t:<6} ham flagged {fp:>4}/{nh} ({:.2} %), spam caught {tp:>4}/{ns} ({:.2} %)",
+            100.0 * fp as f64 / nh.max(1) as f64,
+            100.0 * tp as f64 / ns.max(1) as f64
+        );
+    }
+    let mut worst: Vec<(f64, &str)> = docs
+        .iter()
+        .zip(&oof)
+        .filter(|(d, _)| !d.spam)
+        .map(|(d, p)| (*p, d.name.as_str()))
+        .collect();
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (p, n) in worst.iter().take(5) {
+        let short = n.rsplit('/').next().unwrap_or(n);
+        let _ = writeln!(report, "#   most spam-like ham: p={p:.4} {short}");
+    }
+    let mut missed: Vec<(f64, &str)> = docs
+        .iter()
+        .zip(&oof)
+        .filter(|(d, _)| d.spam)
+        .map(|(d, p)| (*p, d.name.as_str()))
+        .collect();
+    missed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (p, n) in missed.iter().take(5) {
+        let short = n.rsplit('/').next().unwrap_or(n);
+        let _ = writeln!(report, "#   most ham-like spam: p={p:.4} {short}");
+    }
+    report
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    let mut docs = load(&a.ham, false)?;
+    docs.extend(load(&a.spam, true)?);
+    let n_ham = docs.iter().filter(|d| !d.spam).count();
+    let n_spam = docs.len() - n_ham;
+    if n_ham == 0 || n_spam == 0 {
+        bail!("need both ham ({n_ham}) and spam ({n_spam}) messages");
+    }
+    eprintln!("{n_ham} ham, {n_spam} spam messages");
+    let cv = match a.cv {
+        Some(k) if k >= 2 => {
+            let r = cross_validate(&docs, k, &a);
+            eprint!("{r}");
+            r
+        }
+        Some(_) => bail!("--cv needs at least 2 folds"),
+        None => String::new(),
+    };
+    let Some(out) = &a.out else { return Ok(()) };
+    let (vocab, fit) = train(docs.iter(), &a);
+    let kept: Vec<(&String, f64)> = vocab
+        .iter()
+        .zip(&fit.weights)
+        .filter(|(_, w)| **w != 0.0)
+        .map(|(f, w)| (f, *w))
+        .collect();
+    let name_of = |p: &PathBuf| {
+        p.file_name()
+            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+    };
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# mailward classifier: logistic regression over the tokenizer's features."
+    );
+    let _ = writeln!(
+        text,
+        "# Written by mailward-train; do not edit by hand. Retrain with:"
+    );
+    let _ = writeln!(
+        text,
+        "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{}{} --out {}",
+        a.ham
+            .iter()
+            .map(|p| format!("$C/{}", name_of(p)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        a.spam
+            .iter()
+            .map(|p| format!("$C/{}", name_of(p)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        a.l2,
+        a.ham_weight,
+        a.min_df,
+        a.prune,
+        a.max_iter,
+        if a.fit_bias { " --fit-bias" } else { "" },
+        a.cv.map_or(String::new(), |k| format!(" --cv {k}")),
+        out.display()
+    );
+    let _ = writeln!(text, "#   (C=$(scripts/fetch-corpus.sh))");
+    let _ = writeln!(
+        text,
+        "# Trained on {n_ham} ham and {n_spam} spam; vocabulary {} features (df >= {}), {} kept (|w| >= {}), {} L-BFGS iterations.",
+        vocab.len(),
+        a.min_df,
+        kept.len(),
+        a.prune,
+        fit.iterations
+    );
+    text.push_str(&cv);
+    let _ = writeln!(text, "mailward-model {FORMAT_VERSION}");
+    let _ = writeln!(text, "tokenizer {TOKENIZER_VERSION}");
+    let _ = writeln!(text, "norm l2");
+    let _ = writeln!(text, "bias {}", fit.bias);
+    for (f, w) in kept {
+        let _ = writeln!(text, "{w}\t{f}");
+    }
+    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
