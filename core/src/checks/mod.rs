@@ -152,7 +152,9 @@ pub(crate) mod testing {
     use crate::{Envelope, Filter, ResolverEnv, Settings, Verdict};
 
     /// Runs `raw` through every check with `protected` as the protected
-    /// domains; returns the verdict.
+    /// domains; returns the verdict without the authentication checks'
+    /// symbols (an offline resolver makes those fire on every message, and
+    /// they have their own tests).
     pub fn run(protected: &[&str], raw: &str) -> Verdict {
         let mut pack = String::from(
             "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
@@ -168,6 +170,9 @@ pub(crate) mod testing {
         })
         .expect("test settings");
         let env = ResolverEnv::new(&Offline, 0, 10);
-        f.check(&env, &Envelope::default(), raw.as_bytes())
+        let mut v = f.check(&env, &Envelope::default(), raw.as_bytes());
+        let auth: Vec<&str> = [super::dkim::SYMBOLS, super::arc::SYMBOLS].concat();
+        v.symbols.retain(|s| !auth.contains(&s.name.as_str()));
+        v
     }
 }
