@@ -50,6 +50,16 @@ pub fn human(v: &Verdict) -> String {
     if let Some(r) = &v.reply {
         let _ = writeln!(s, "reply: {} {} {}", r.code, r.enhanced, r.text);
     }
+    for a in &v.alerts {
+        let _ = writeln!(
+            s,
+            "alert: {} {} [{}]: {}",
+            a.severity.as_str(),
+            a.kind.as_str(),
+            a.action,
+            a.summary
+        );
+    }
     s
 }
 

@@ -17,6 +17,9 @@ pub struct Config {
     pub authserv_id: String,
     /// Pack options: the pack's defaults overridden by the settings.
     pub options: BTreeMap<String, String>,
+    /// The outbound policy parsed from the options; `None` when the pack
+    /// has no outbound options (it does no outbound filtering).
+    pub outbound: Option<crate::checks::outbound::Policy>,
 }
 
 /// The authserv-id used when the deployment does not name one.
@@ -39,6 +42,12 @@ impl Config {
             trusted_arc_sealers: Vec::new(),
             authserv_id: DEFAULT_AUTHSERV_ID.to_string(),
             options: pack.options.clone(),
+            // A pack whose own outbound options are invalid is refused by
+            // `Filter::from_sources` and the build (both go through
+            // `Config::new`); here it just does no outbound filtering.
+            outbound: crate::checks::outbound::Policy::from_options(pack, &pack.options)
+                .ok()
+                .flatten(),
         }
     }
 
@@ -88,6 +97,7 @@ impl Config {
             }
             c.options.insert(k.clone(), v.clone());
         }
+        c.outbound = crate::checks::outbound::Policy::from_options(pack, &c.options)?;
         Ok(c)
     }
 
