@@ -132,8 +132,11 @@ struct Measures {
     spam_delivered_total: usize,
     false_blocks: Vec<String>,
     false_flags: Vec<String>,
+    /// Mail of users who never sent spam that was held or refused.
     ham_not_delivered: usize,
     ham_messages: usize,
+    /// The hijacked accounts' owners' own mail refused after the block.
+    hijacked_owner_mail_not_delivered: usize,
 }
 
 fn median(v: &mut [usize]) -> f64 {
@@ -179,8 +182,24 @@ impl Outcome {
                 .filter(|(_, s)| before_spam(&s.flagged, s))
                 .map(|(u, _)| u.clone())
                 .collect(),
-            ham_not_delivered: self.users.values().map(|s| s.ham_not_delivered).sum(),
-            ham_messages: self.users.values().map(|s| s.messages - s.spam).sum(),
+            ham_not_delivered: self
+                .users
+                .values()
+                .filter(|s| s.spam == 0)
+                .map(|s| s.ham_not_delivered)
+                .sum(),
+            ham_messages: self
+                .users
+                .values()
+                .filter(|s| s.spam == 0)
+                .map(|s| s.messages)
+                .sum(),
+            hijacked_owner_mail_not_delivered: self
+                .users
+                .values()
+                .filter(|s| s.spam > 0)
+                .map(|s| s.ham_not_delivered)
+                .sum(),
         }
     }
 }
@@ -485,11 +504,17 @@ fn print_outcome(name: &str, o: &Outcome) {
         }
     );
     eprintln!(
-        "false flags (flagged suspect before any spam): {}; legitimate messages not delivered: {} of {}",
+        "false flags (flagged suspect before any spam): {}; mail of never-hijacked users not delivered: {} of {}",
         m.false_flags.len(),
         m.ham_not_delivered,
         m.ham_messages
     );
+    if m.hijacked_accounts > 0 {
+        eprintln!(
+            "hijacked accounts' owners' own mail refused after the block: {}",
+            m.hijacked_owner_mail_not_delivered
+        );
+    }
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
@@ -536,7 +561,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             e.false_blocks.len().to_string(),
         );
         row(
-            "legitimate messages not delivered",
+            "mail of never-hijacked users not delivered",
             p.ham_not_delivered.to_string(),
             e.ham_not_delivered.to_string(),
         );
