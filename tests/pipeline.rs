@@ -167,10 +167,11 @@ fn compile_cache_serves_the_second_load() {
         ..EngineConfig::default()
     })
     .unwrap();
-    let services = Services {
-        resolver: Arc::new(mailward_core::dns::Offline),
-        clock: Arc::new(mailward_host::SystemClock),
-    };
+    let services = Services::new(
+        Arc::new(mailward_core::dns::Offline),
+        Arc::new(mailward_host::SystemClock),
+        Arc::new(mailward_host::EmbeddedStore::in_memory().unwrap()),
+    );
     let limits = Arc::new(Limits::default());
     let settings = Settings::default();
     let first = engine
@@ -205,10 +206,11 @@ fn settings_reach_the_pack_and_bad_settings_are_refused() {
         ..EngineConfig::default()
     })
     .unwrap();
-    let services = Services {
-        resolver: Arc::new(mailward_core::dns::Offline),
-        clock: Arc::new(mailward_host::SystemClock),
-    };
+    let services = Services::new(
+        Arc::new(mailward_core::dns::Offline),
+        Arc::new(mailward_host::SystemClock),
+        Arc::new(mailward_host::EmbeddedStore::in_memory().unwrap()),
+    );
     let limits = Arc::new(Limits::default());
     let bad = Settings {
         options: vec![("no-such-option".into(), "1".into())],
@@ -243,10 +245,11 @@ fn bad_packs_are_refused_with_a_reason() {
         ..EngineConfig::default()
     })
     .unwrap();
-    let services = Services {
-        resolver: Arc::new(mailward_core::dns::Offline),
-        clock: Arc::new(mailward_host::SystemClock),
-    };
+    let services = Services::new(
+        Arc::new(mailward_core::dns::Offline),
+        Arc::new(mailward_host::SystemClock),
+        Arc::new(mailward_host::EmbeddedStore::in_memory().unwrap()),
+    );
     let limits = Arc::new(Limits::default());
     let s = Settings::default();
     let truncated = &mailward_pack::DEFAULT_PACK[..mailward_pack::DEFAULT_PACK.len() / 2];

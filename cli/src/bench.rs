@@ -120,7 +120,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let setup = cold_args.setup_with(Some(wasm_clock.clone() as Arc<dyn Clock>), wasm_state)?;
     let cold_load = t.elapsed();
     let t = Instant::now();
-    let warm = cold_args.setup_with(Some(wasm_clock.clone() as Arc<dyn Clock>), Some(setup.state.clone()))?;
+    let warm = cold_args.setup_with(
+        Some(wasm_clock.clone() as Arc<dyn Clock>),
+        Some(setup.state.clone()),
+    )?;
     let cached_load = t.elapsed();
     drop(warm);
     let _ = std::fs::remove_dir_all(&cache_dir);
@@ -150,7 +153,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let now = start_time + n_seq as u64 * a.clock_step;
         n_seq += 1;
         wasm_clock.set(now);
-        let env = ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries).with_state(&core_state);
+        let env =
+            ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries).with_state(&core_state);
         let n = native.check(&env, &e, &item.bytes);
         let w = sandbox.check(&e, &item.bytes)?;
         if n.action != w.action || (n.score - w.score).abs() > 1e-6 {
@@ -164,7 +168,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let e = nth(&envelopes[i], n_native_seq, a.users);
         let now = start_time + n_native_seq as u64 * a.clock_step;
         n_native_seq += 1;
-        let env = ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries).with_state(&core_state);
+        let env =
+            ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries).with_state(&core_state);
         std::hint::black_box(native.check(&env, &e, &items[i].bytes));
     });
     let mut failures = 0usize;

@@ -126,10 +126,7 @@ impl FileConfig {
             },
             "memory" => StateSpec::Memory,
             "redis" => StateSpec::Redis {
-                url: s
-                    .url
-                    .clone()
-                    .context("[state] backend = \"redis\" needs `url`")?,
+                url: s.url.clone().context("[state] backend = \"redis\" needs `url`")?,
                 prefix: s
                     .prefix
                     .clone()
@@ -199,7 +196,10 @@ mod tests {
                 prefix: "mailward".into()
             }
         );
-        assert_eq!(c.alerts.webhook.as_deref(), Some("https://alerts.example.com/mailward"));
+        assert_eq!(
+            c.alerts.webhook.as_deref(),
+            Some("https://alerts.example.com/mailward")
+        );
         // The example's options are the pack's own: the pack accepts them.
         let mut f = mailward_rules::default_filter().unwrap();
         f.configure(&c.policy).unwrap();

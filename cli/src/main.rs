@@ -221,7 +221,9 @@ impl PackArgs {
                 .split_once('=')
                 .with_context(|| format!("--option {kv:?}: expected KEY=VALUE"))?;
             file.policy.options.retain(|(key, _)| key != k.trim());
-            file.policy.options.push((k.trim().to_string(), v.trim().to_string()));
+            file.policy
+                .options
+                .push((k.trim().to_string(), v.trim().to_string()));
         }
         let zone = self.dns_zone.clone().or(file.dns.zone.clone());
         let resolver: Arc<dyn Resolver> = match zone {
@@ -253,7 +255,8 @@ impl PackArgs {
             Some(s) => s,
             None => {
                 let spec = file.state_spec(self.state.as_deref())?;
-                spec.open().with_context(|| format!("opening the state store {spec}"))?
+                spec.open()
+                    .with_context(|| format!("opening the state store {spec}"))?
             }
         };
         let alerts = Arc::new(file.alert_sink()?);

@@ -155,8 +155,14 @@ fn median(v: &mut [usize]) -> f64 {
 impl Outcome {
     fn measures(&self) -> Measures {
         let hijacked: Vec<(&String, &UserStats)> = self.users.iter().filter(|(_, s)| s.spam > 0).collect();
-        let mut delivered: Vec<usize> = hijacked.iter().map(|(_, s)| s.spam_delivered_before_block).collect();
-        let mut submitted: Vec<usize> = hijacked.iter().map(|(_, s)| s.spam_submitted_before_block).collect();
+        let mut delivered: Vec<usize> = hijacked
+            .iter()
+            .map(|(_, s)| s.spam_delivered_before_block)
+            .collect();
+        let mut submitted: Vec<usize> = hijacked
+            .iter()
+            .map(|(_, s)| s.spam_submitted_before_block)
+            .collect();
         let before_spam = |r: &Option<Restricted>, s: &UserStats| match (r, s.first_spam_t) {
             (Some(r), Some(first)) => r.t < first,
             (Some(_), None) => true,
@@ -213,8 +219,8 @@ fn read_events(path: &Path) -> Result<Vec<Event>> {
         if line.trim().is_empty() {
             continue;
         }
-        let mut e: Event =
-            serde_json::from_str(&line).with_context(|| format!("{}:{}: bad event", path.display(), n + 1))?;
+        let mut e: Event = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: bad event", path.display(), n + 1))?;
         if e.message.is_relative() {
             e.message = base.join(&e.message);
         }
@@ -244,7 +250,11 @@ fn scratch_state(spec: Option<&str>, run: &str) -> Result<(Arc<dyn StateStore>, 
         "embedded" => {
             let dir = std::env::temp_dir().join(format!("mailward-replay-{unique}"));
             let store = EmbeddedStore::open(&dir.join("state.redb"))?;
-            Ok((Arc::new(store), Scratch::TempDir(dir), "embedded (fresh temporary file)".into()))
+            Ok((
+                Arc::new(store),
+                Scratch::TempDir(dir),
+                "embedded (fresh temporary file)".into(),
+            ))
         }
         s if s.starts_with("redis://") || s.starts_with("rediss://") => {
             let prefix = format!("mailward-replay-{unique}");
@@ -326,7 +336,8 @@ fn replay_once(a: &ReplayArgs, events: &[Event], extra: &[String], run: &str) ->
         let bytes = match &cache {
             Some((p, b)) if *p == e.message => b.clone(),
             _ => {
-                let b = std::fs::read(&e.message).with_context(|| format!("reading {}", e.message.display()))?;
+                let b =
+                    std::fs::read(&e.message).with_context(|| format!("reading {}", e.message.display()))?;
                 cache = Some((e.message.clone(), b.clone()));
                 b
             }
@@ -394,7 +405,10 @@ fn replay_once(a: &ReplayArgs, events: &[Event], extra: &[String], run: &str) ->
         }
         for al in &v.alerts {
             s.alerts += 1;
-            *outcome.alerts_by_kind.entry(al.kind.as_str().to_string()).or_default() += 1;
+            *outcome
+                .alerts_by_kind
+                .entry(al.kind.as_str().to_string())
+                .or_default() += 1;
             let r = Restricted {
                 t: e.t,
                 message: s.messages,
@@ -529,7 +543,12 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         "policy": { "outcome": &main, "measures": main.measures() },
     });
     if a.compare {
-        let eop = replay_once(&a, &events, &["outbound-early-signals=off".to_string()], "eop-only")?;
+        let eop = replay_once(
+            &a,
+            &events,
+            &["outbound-early-signals=off".to_string()],
+            "eop-only",
+        )?;
         print_outcome("EOP limits alone (outbound-early-signals=off)", &eop);
         let (p, e) = (main.measures(), eop.measures());
         eprintln!();

@@ -69,7 +69,9 @@ pub fn run(a: UsersArgs) -> Result<ExitCode> {
                 }
                 for r in &u.restrictions {
                     let until = match (r.kind, r.until) {
-                        (_, Some(t)) => format!("until {}", mailward_core::checks::outbound::util::format_utc(t)),
+                        (_, Some(t)) => {
+                            format!("until {}", mailward_core::checks::outbound::util::format_utc(t))
+                        }
                         (RestrictionKind::Block, None) => "until released".to_string(),
                         (RestrictionKind::Suspect, None) => "until cleared".to_string(),
                     };

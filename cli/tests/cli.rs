@@ -17,8 +17,15 @@ fn mailward(args: &[&str]) -> Output {
             "MAILWARD_CACHE_DIR",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
         )
+        .env("MAILWARD_STATE_DIR", state_dir())
         .output()
         .expect("mailward runs")
+}
+
+/// This test process's state directory (tests never touch the user's own
+/// state file).
+fn state_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("mailward-cli-test-state-{}", std::process::id()))
 }
 
 fn text(b: &[u8]) -> String {
@@ -60,6 +67,7 @@ fn check_json_and_stdin() {
             "MAILWARD_CACHE_DIR",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
         )
+        .env("MAILWARD_STATE_DIR", state_dir())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -147,5 +155,5 @@ fn info_names_the_pack() {
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
     assert!(s.contains("mailward-default"), "{s}");
-    assert!(s.contains("mailward:filter@0.1.0"), "{s}");
+    assert!(s.contains("mailward:filter@0.2.0"), "{s}");
 }

@@ -182,7 +182,7 @@ impl Buckets {
 
     /// Decodes [`Buckets::encode`]'s output; `None` when malformed.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % 16 != 0 {
+        if !bytes.len().is_multiple_of(16) {
             return None;
         }
         let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
@@ -225,7 +225,11 @@ mod tests {
         };
         let mut list = vec![forever.clone()];
         Restriction::merge_into(&mut list, today.clone(), 20);
-        assert_eq!(list, [forever.clone()], "block-for-today does not shorten a block");
+        assert_eq!(
+            list,
+            std::slice::from_ref(&forever),
+            "block-for-today does not shorten a block"
+        );
         let mut list = vec![today.clone()];
         Restriction::merge_into(&mut list, forever.clone(), 20);
         assert_eq!(list, [forever]);

@@ -8,6 +8,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "pack",
     imports: { default: trappable },
+    additional_derives: [PartialEq],
 });
 
 pub use mailward::filter::types as wit;

@@ -8,7 +8,9 @@
 //! answers `unavailable`. Time spent here is host time, not charged to the
 //! guest's budget.
 
-use crate::bindings::mailward::filter::state::{CounterUpdate, Host, Restriction, RestrictionKind, StateError};
+use crate::bindings::mailward::filter::state::{
+    CounterUpdate, Host, Restriction, RestrictionKind, StateError,
+};
 use crate::state::MessageState;
 use crate::store::StoreError;
 use mailward_core::state as core;
@@ -103,7 +105,12 @@ impl Host for MessageState {
         Ok(self.store_op("counters", |s, now| s.counters(now, &ups)))
     }
 
-    fn seen(&mut self, set: String, members: Vec<String>, ttl: u32) -> wasmtime::Result<Result<Vec<bool>, StateError>> {
+    fn seen(
+        &mut self,
+        set: String,
+        members: Vec<String>,
+        ttl: u32,
+    ) -> wasmtime::Result<Result<Vec<bool>, StateError>> {
         if let Err(e) = self.admit_state(members.len())? {
             return Ok(Err(e));
         }
@@ -131,14 +138,13 @@ impl Host for MessageState {
             return self.refused();
         }
         let max = self.limits.state_value_bytes;
-        Ok(self.store_op("recall", |s, now| s.recall(now, &keys)).map(|values| {
-            // A value over the bound (written by another host with other
-            // limits) is withheld rather than cut.
-            values
-                .into_iter()
-                .map(|v| v.filter(|v| v.len() <= max))
-                .collect()
-        }))
+        Ok(self
+            .store_op("recall", |s, now| s.recall(now, &keys))
+            .map(|values| {
+                // A value over the bound (written by another host with other
+                // limits) is withheld rather than cut.
+                values.into_iter().map(|v| v.filter(|v| v.len() <= max)).collect()
+            }))
     }
 
     fn restrict(&mut self, user: String, r: Restriction) -> wasmtime::Result<Result<(), StateError>> {
@@ -168,5 +174,111 @@ impl Host for MessageState {
         Ok(self
             .store_op("restrictions", |s, now| s.restrictions(now, &user))
             .map(|list| list.into_iter().take(8).map(restriction_to).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EmbeddedStore, Limits, ManualClock, Services};
+    use std::sync::Arc;
+
+    fn state(limits: Limits) -> MessageState {
+        let services = Services::new(
+            Arc::new(mailward_core::dns::Offline),
+            Arc::new(ManualClock::new(1_000_000)),
+            Arc::new(EmbeddedStore::in_memory().unwrap()),
+        );
+        MessageState::new(services, Arc::new(limits), Arc::from("test"), None)
+    }
+
+    fn up(key: &str, window: u32) -> CounterUpdate {
+        CounterUpdate {
+            key: key.into(),
+            window,
+            amount: 1,
+        }
+    }
+
+    #[test]
+    fn keys_values_windows_and_batches_are_bounded() {
+        let limits = Limits::default();
+        let mut s = state(limits.clone());
+        assert_eq!(s.counters(vec![up("k", 3600)]).unwrap(), Ok(vec![1]));
+        let refused = Err(StateError::LimitExceeded);
+        assert_eq!(s.counters(vec![up("", 3600)]).unwrap(), refused);
+        assert_eq!(
+            s.counters(vec![up(&"k".repeat(limits.state_key_bytes + 1), 3600)])
+                .unwrap(),
+            refused
+        );
+        assert_eq!(
+            s.counters(vec![up("k", 59)]).unwrap(),
+            refused,
+            "window under a minute"
+        );
+        assert_eq!(
+            s.counters(vec![up("k", limits.state_max_seconds + 1)]).unwrap(),
+            refused
+        );
+        assert_eq!(
+            s.counters(vec![up("k\nx", 3600)]).unwrap(),
+            refused,
+            "control characters"
+        );
+        let many = vec!["m".to_string(); limits.state_batch + 1];
+        assert_eq!(
+            s.seen("set".into(), many, 60).unwrap(),
+            Err(StateError::LimitExceeded)
+        );
+        assert_eq!(
+            s.remember("k".into(), "v".repeat(limits.state_value_bytes + 1), 60)
+                .unwrap(),
+            Err(StateError::LimitExceeded)
+        );
+        assert_eq!(s.remember("k".into(), "v".into(), 60).unwrap(), Ok(()));
+        assert_eq!(
+            s.recall(vec!["k".into(), "nope".into()]).unwrap(),
+            Ok(vec![Some("v".into()), None])
+        );
+    }
+
+    #[test]
+    fn calls_per_message_are_bounded_and_abuse_traps() {
+        let limits = Limits {
+            state_calls: 3,
+            ..Limits::default()
+        };
+        let mut s = state(limits);
+        for _ in 0..3 {
+            assert!(s.restrictions("bob".into()).unwrap().is_ok());
+        }
+        assert_eq!(
+            s.restrictions("bob".into()).unwrap(),
+            Err(StateError::LimitExceeded)
+        );
+        // A guest that keeps calling after refusals is stopped.
+        let mut trapped = false;
+        for _ in 0..1000 {
+            if s.restrictions("bob".into()).is_err() {
+                trapped = true;
+                break;
+            }
+        }
+        assert!(trapped);
+        assert!(s.abuse.is_some());
+    }
+
+    #[test]
+    fn restrictions_round_trip_at_the_clock_time() {
+        let mut s = state(Limits::default());
+        let r = Restriction {
+            kind: RestrictionKind::Block,
+            reason: "test".into(),
+            since: 1_000_000,
+            until: Some(1_000_100),
+        };
+        assert_eq!(s.restrict("bob".into(), r.clone()).unwrap(), Ok(()));
+        assert_eq!(s.restrictions("bob".into()).unwrap(), Ok(vec![r]));
     }
 }

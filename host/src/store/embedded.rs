@@ -10,7 +10,8 @@
 use super::{RestrictedUser, StateStore, StoreError};
 use mailward_core::state::{Buckets, CounterUpdate, Restriction, RestrictionKind};
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +24,9 @@ const RESTRICTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("restric
 
 /// Longest time between durable commits.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// How long `open` waits for another process to close the file.
+pub const OPEN_WAIT: Duration = Duration::from_secs(10);
 
 /// Write transactions between sweeps of expired entries.
 const PURGE_EVERY: u64 = 16_384;
@@ -46,13 +50,17 @@ pub struct EmbeddedStore {
 
 impl std::fmt::Debug for EmbeddedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
 impl EmbeddedStore {
     /// Opens (or creates) the store in `path`, creating its directory.
-    /// Only one process may have a file open at a time.
+    /// Only one process may have a file open at a time; while another has
+    /// it (a `mailward check` running alongside), this waits up to
+    /// [`OPEN_WAIT`] for it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let open_err = |message: String| StoreError::Open {
             path: path.to_path_buf(),
@@ -61,7 +69,16 @@ impl EmbeddedStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         }
-        let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
+        let deadline = Instant::now() + OPEN_WAIT;
+        let db = loop {
+            match Database::create(path) {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(open_err(e.to_string())),
+            }
+        };
         Self::init(db, Some(path.to_path_buf()))
     }
 
@@ -101,7 +118,11 @@ impl EmbeddedStore {
     }
 
     /// Runs `f` in a write transaction at time `now`.
-    fn write<R>(&self, now: u64, f: impl FnOnce(&WriteTransaction) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    fn write<R>(
+        &self,
+        now: u64,
+        f: impl FnOnce(&WriteTransaction) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let (durable, purge_at) = {
             let mut s = self.sync.lock().unwrap_or_else(|p| p.into_inner());
             s.writes += 1;
@@ -110,7 +131,10 @@ impl EmbeddedStore {
             if durable {
                 s.last = Instant::now();
             }
-            (durable, (s.writes % PURGE_EVERY == 0).then_some(s.latest_now))
+            (
+                durable,
+                s.writes.is_multiple_of(PURGE_EVERY).then_some(s.latest_now),
+            )
         };
         let mut txn = self.db.begin_write().map_err(emb)?;
         txn.set_durability(if durable {
@@ -152,7 +176,10 @@ fn purge(txn: &WriteTransaction, now: u64) -> Result<usize, StoreError> {
         let mut t = txn.open_table(COUNTERS).map_err(emb)?;
         let before = t.len().map_err(emb)?;
         t.retain(|k, v| {
-            let window = k.split_once('|').and_then(|(w, _)| w.parse::<u32>().ok()).unwrap_or(0);
+            let window = k
+                .split_once('|')
+                .and_then(|(w, _)| w.parse::<u32>().ok())
+                .unwrap_or(0);
             Buckets::decode(v)
                 .and_then(|b| b.newest(window))
                 .is_some_and(|newest| newest + u64::from(window) + Buckets::width(window) > now)
@@ -166,7 +193,10 @@ fn purge(txn: &WriteTransaction, now: u64) -> Result<usize, StoreError> {
 /// A memory entry: 8 bytes of expiry, then the value.
 fn memory_value(v: &[u8]) -> Option<(u64, &str)> {
     let (exp, text) = v.split_at_checked(8)?;
-    Some((u64::from_le_bytes(exp.try_into().ok()?), std::str::from_utf8(text).ok()?))
+    Some((
+        u64::from_le_bytes(exp.try_into().ok()?),
+        std::str::from_utf8(text).ok()?,
+    ))
 }
 
 fn counter_key(u: &CounterUpdate) -> String {
@@ -296,7 +326,8 @@ impl StateStore for EmbeddedStore {
                 Some(v) => decode_restrictions(user, v.value())?,
                 None => return Ok(false),
             };
-            let (gone, kept): (Vec<_>, Vec<_>) = list.into_iter().partition(|r| kind.is_none_or(|k| r.kind == k));
+            let (gone, kept): (Vec<_>, Vec<_>) =
+                list.into_iter().partition(|r| kind.is_none_or(|k| r.kind == k));
             if kept.is_empty() {
                 t.remove(user).map_err(emb)?;
             } else {

@@ -266,16 +266,20 @@ fn outbound(cx: &Context<'_>, policy: &Policy, who: &Identity, content_score: f6
     if let Some(s) = suspect {
         findings.fire(pack, "OUT_USER_SUSPECT", &[&s.reason]);
     }
-    let factor = if suspect.is_some() {
-        policy.suspect_factor
+    let (factor, compromise_factor) = if suspect.is_some() {
+        (policy.suspect_factor, policy.suspect_compromise_factor)
     } else {
-        1.0
+        (1.0, 1.0)
     };
     let limits = policy.limits.scaled(factor);
 
     let mut rc = recipients(cx, who);
     if rc.external > 0 {
-        findings.fire(pack, "OUT_EXTERNAL_RCPT", &[&format!("{} external recipients", rc.external)]);
+        findings.fire(
+            pack,
+            "OUT_EXTERNAL_RCPT",
+            &[&format!("{} external recipients", rc.external)],
+        );
     }
     reply_guard::check_reply(cx, who, findings);
 
@@ -387,7 +391,10 @@ fn outbound(cx: &Context<'_>, policy: &Policy, who: &Identity, content_score: f6
         let (hour_ext, base, history, new_hour) = (t[0], t[3], t[4], t[5]);
         let earlier = base.saturating_sub(hour_ext);
         let daily = earlier as f64 / f64::from(sig.baseline_days);
-        if rc.external > 0 && hour_ext >= sig.spike_min_recipients && hour_ext as f64 > sig.spike_factor * daily {
+        if rc.external > 0
+            && hour_ext >= sig.spike_min_recipients
+            && hour_ext as f64 > sig.spike_factor * daily
+        {
             findings.fire(
                 pack,
                 "OUT_VOLUME_SPIKE",
@@ -409,7 +416,9 @@ fn outbound(cx: &Context<'_>, policy: &Policy, who: &Identity, content_score: f6
             findings.fire(
                 pack,
                 "OUT_SAME_BODY_BULK",
-                &[&format!("{same} external recipients of the same text in 24 hours")],
+                &[&format!(
+                    "{same} external recipients of the same text in 24 hours"
+                )],
             );
         }
         if let Some(net) = &new_net
@@ -430,7 +439,8 @@ fn outbound(cx: &Context<'_>, policy: &Policy, who: &Identity, content_score: f6
 
     // Credential reply: hold, alert, flag the user.
     let preview = findings.preview(pack);
-    if preview.holds(&policy.credential_reply) {
+    let held = preview.holds(&policy.credential_reply);
+    if held {
         findings.fire(pack, "OUT_CRED_REPLY_HELD", &[]);
         let mut names = BTreeSet::new();
         policy.credential_reply.symbols(&mut names);
@@ -455,24 +465,28 @@ fn outbound(cx: &Context<'_>, policy: &Policy, who: &Identity, content_score: f6
             kind: AlertKind::CredentialReply,
             severity: AlertSeverity::Critical,
             user: Some(u.clone()),
-            summary: format!(
-                "user {u} {reason}: message held, user flagged as possibly compromised"
-            ),
+            summary: format!("user {u} {reason}: message held, user flagged as possibly compromised"),
             action: "hold, flag-suspect".into(),
             symbols,
         });
     }
 
     // Compromise score of this message: what the outbound symbols added.
+    // A held credential reply adds nothing: it is dealt with (held, the
+    // user flagged), and it quotes the lure, whose content would count.
     if signals.is_some() && totals.is_some() {
-        let added = (findings.preview(pack).score(pack) - content_score).max(0.0);
+        let added = if held {
+            0.0
+        } else {
+            (findings.preview(pack).score(pack) - content_score).max(0.0)
+        };
         let amount = (added * 100.0).round().min(f64::from(u32::MAX)) as u32;
         let window = policy.compromise_window_hours.saturating_mul(HOUR);
         match env.counters(&[CounterUpdate::add(format!("suspicion:{u}"), window, amount)]) {
             Ok(t) if t.len() == 1 => {
                 let total = t[0] as f64 / 100.0;
                 let before = t[0].saturating_sub(u64::from(amount)) as f64 / 100.0;
-                let threshold = policy.compromise_score * factor;
+                let threshold = policy.compromise_score * compromise_factor;
                 if total >= threshold {
                     let reason = format!(
                         "compromise score {total:.1} in {} hours (threshold {threshold:.1})",
@@ -504,7 +518,10 @@ fn outbound(cx: &Context<'_>, policy: &Policy, who: &Identity, content_score: f6
 /// Blocks the user when a hit says so, and raises the alerts.
 fn act(cx: &Context<'_>, who: &Identity, now: u64, hits: Vec<Hit>, findings: &mut Findings) {
     let u = &who.user;
-    let blocking: Vec<&Hit> = hits.iter().filter(|h| h.action != UserAction::AlertOnly).collect();
+    let blocking: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| h.action != UserAction::AlertOnly)
+        .collect();
     let strongest = blocking
         .iter()
         .map(|h| h.action)

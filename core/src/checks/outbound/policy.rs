@@ -109,8 +109,10 @@ pub struct Policy {
     pub compromise_window_hours: u32,
     /// What crossing the compromise threshold does.
     pub compromise_action: UserAction,
-    /// Limits and compromise threshold factor for suspect users.
+    /// Limits factor for suspect users.
     pub suspect_factor: f64,
+    /// Compromise threshold factor for suspect users.
+    pub suspect_compromise_factor: f64,
     /// When inbound mail is credential phishing (over the pack's symbols).
     pub credential_phish: Expr,
     /// When outbound mail is a credential reply to hold.
@@ -191,11 +193,14 @@ impl Policy {
             }
         };
         let suspect_factor = positive(options, "outbound-suspect-limit-factor")?;
-        if suspect_factor > 1.0 {
-            return Err("option outbound-suspect-limit-factor must be at most 1 (stricter limits)".into());
+        let suspect_compromise_factor = positive(options, "outbound-suspect-compromise-factor")?;
+        if suspect_factor > 1.0 || suspect_compromise_factor > 1.0 {
+            return Err("options outbound-suspect-*-factor must be at most 1 (stricter, not looser)".into());
         }
         let action = |key: &str| -> Result<UserAction, String> {
-            get(options, key)?.parse().map_err(|e| format!("option {key}: {e}"))
+            get(options, key)?
+                .parse()
+                .map_err(|e| format!("option {key}: {e}"))
         };
         Ok(Some(Policy {
             limits: Limits {
@@ -209,6 +214,7 @@ impl Policy {
             compromise_window_hours: at_least(options, "outbound-compromise-window-hours", 1)?,
             compromise_action: action("outbound-compromise-action")?,
             suspect_factor,
+            suspect_compromise_factor,
             credential_phish: expression(pack, options, "credential-phish")?,
             credential_reply: expression(pack, options, "credential-reply")?,
             credential_memory_days: at_least(options, "credential-memory-days", 1)?,

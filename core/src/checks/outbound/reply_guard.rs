@@ -35,12 +35,7 @@ pub fn remember(cx: &Context<'_>, memory_days: u32, findings: &mut Findings) {
     if let Some(v) = msg.header_text("Message-ID") {
         message_ids(&v, 1, &mut ids);
     }
-    let own: Vec<String> = cx
-        .envelope
-        .rcpt_to
-        .iter()
-        .filter_map(|r| domain_of(r))
-        .collect();
+    let own: Vec<String> = cx.envelope.rcpt_to.iter().filter_map(|r| domain_of(r)).collect();
     let mut dests: Vec<String> = Vec::new();
     for field in ["Reply-To", "From"] {
         for m in msg.mailboxes(field) {

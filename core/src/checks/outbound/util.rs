@@ -110,7 +110,9 @@ pub fn message_ids(value: &str, max: usize, out: &mut Vec<String>) {
     let mut rest = value;
     while out.len() < max {
         let Some(start) = rest.find('<') else { break };
-        let Some(len) = rest[start + 1..].find('>') else { break };
+        let Some(len) = rest[start + 1..].find('>') else {
+            break;
+        };
         let id = rest[start + 1..start + 1 + len].trim().to_ascii_lowercase();
         rest = &rest[start + 1 + len + 1..];
         if !id.is_empty() && !id.contains(char::is_whitespace) && !out.contains(&id) {
@@ -145,11 +147,17 @@ mod tests {
 
     #[test]
     fn fingerprints_ignore_numbers_and_spacing() {
-        let a = body_fingerprint(Some("Offer"), "Dear customer 1234,\n buy   now at the best price!");
+        let a = body_fingerprint(
+            Some("Offer"),
+            "Dear customer 1234,\n buy   now at the best price!",
+        );
         let b = body_fingerprint(Some("offer"), "Dear customer 98, buy now at the best price");
         assert!(a.is_some());
         assert_eq!(a, b);
-        assert_ne!(a, body_fingerprint(Some("Offer"), "Dear customer, sell now at the best price"));
+        assert_ne!(
+            a,
+            body_fingerprint(Some("Offer"), "Dear customer, sell now at the best price")
+        );
         assert_eq!(body_fingerprint(None, "hi"), None);
     }
 
