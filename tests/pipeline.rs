@@ -149,9 +149,13 @@ fn sandbox_and_native_core_agree() {
         }
     }
     let env = inbound("203.0.113.66", "admin@something.com");
+    // The native core gets state too (its own, as the sandbox has its own):
+    // inbound credential phishing is remembered either way.
+    let state = mailward_host::EmbeddedStore::in_memory().unwrap();
+    let state = mailward_host::CoreState(&state);
     for m in &messages {
         let wasm = seed_sandbox().check(&env, m).unwrap();
-        let renv = ResolverEnv::new(&z, NOW, 100);
+        let renv = ResolverEnv::new(&z, NOW, 100).with_state(&state);
         let nat = native.check(&renv, &env, m);
         assert_eq!(wasm, nat, "sandboxed and native verdicts differ");
     }
