@@ -345,3 +345,34 @@ fn options_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, Str
     }
     d.deserialize_any(Options)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_read_as_a_table_or_as_pairs() {
+        let t: Settings = toml::from_str(
+            "[options]\noutbound-recipients-per-day = 200\noutbound-early-signals = \"off\"\nx = 0.5\ny = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            t.options,
+            [
+                ("outbound-recipients-per-day".to_string(), "200".to_string()),
+                ("outbound-early-signals".to_string(), "off".to_string()),
+                ("x".to_string(), "0.5".to_string()),
+                ("y".to_string(), "true".to_string()),
+            ]
+        );
+        let p: Settings = toml::from_str("options = [[\"a\", \"1\"], [\"b\", \"two\"]]\n").unwrap();
+        assert_eq!(
+            p.options,
+            [
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "two".to_string())
+            ]
+        );
+        assert!(toml::from_str::<Settings>("options = 3\n").is_err());
+    }
+}

@@ -232,3 +232,125 @@ fn prefix(options: &BTreeMap<String, String>, key: &str, max: u8) -> Result<u8, 
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack() -> crate::Filter {
+        // The default pack's sources are not reachable from core; a small
+        // pack with the symbols the expressions name stands in.
+        let src = r#"
+[pack]
+name = "t"
+version = "1.0.0"
+[actions]
+add-header = 5
+quarantine = 8
+reject = 12
+[symbols.A]
+score = 1
+description = "a"
+[symbols.B]
+score = 1
+description = "b"
+"#;
+        let code: Vec<&str> = Vec::new();
+        let pack = RulePack::compile(&[("p.toml", src)], &code).unwrap();
+        crate::Filter::new(std::sync::Arc::new(pack))
+    }
+
+    fn options() -> BTreeMap<String, String> {
+        [
+            ("outbound-external-recipients-per-hour", "500"),
+            ("outbound-internal-recipients-per-hour", "1000"),
+            ("outbound-recipients-per-day", "1000"),
+            ("outbound-limit-action", "block-user-for-today"),
+            ("outbound-score-action-cap", "quarantine"),
+            ("outbound-early-signals", "on"),
+            ("outbound-spike-min-recipients", "40"),
+            ("outbound-spike-factor", "3"),
+            ("outbound-baseline-days", "14"),
+            ("outbound-new-domains-per-hour", "5"),
+            ("outbound-same-body-recipients", "20"),
+            ("outbound-history-messages", "20"),
+            ("outbound-ipv4-prefix", "16"),
+            ("outbound-ipv6-prefix", "48"),
+            ("outbound-seen-days", "90"),
+            ("outbound-content-score", "5"),
+            ("outbound-compromise-score", "10"),
+            ("outbound-compromise-window-hours", "24"),
+            ("outbound-compromise-action", "block-user"),
+            ("outbound-suspect-limit-factor", "0.1"),
+            ("outbound-suspect-compromise-factor", "0.5"),
+            ("credential-phish", "A"),
+            ("credential-reply", "A && B"),
+            ("credential-memory-days", "14"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn a_complete_policy_parses_and_no_options_means_no_outbound_filtering() {
+        let f = pack();
+        let p = Policy::from_options(f.pack(), &options()).unwrap().unwrap();
+        assert_eq!(p.limits.external_per_hour, 500);
+        assert_eq!(p.limit_action, UserAction::BlockForToday);
+        assert_eq!(p.score_action_cap, Action::Quarantine);
+        assert_eq!(
+            p.limits.scaled(0.1),
+            Limits {
+                external_per_hour: 50,
+                internal_per_hour: 100,
+                per_day: 100
+            }
+        );
+        assert!(p.signals.is_some());
+        assert_eq!(Policy::from_options(f.pack(), &BTreeMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        let f = pack();
+        let cases = [
+            ("outbound-limit-action", "block-forever", "outbound-limit-action"),
+            (
+                "outbound-recipients-per-day",
+                "lots",
+                "outbound-recipients-per-day",
+            ),
+            ("outbound-recipients-per-day", "0", "at least 1"),
+            ("outbound-early-signals", "maybe", "outbound-early-signals"),
+            ("outbound-suspect-limit-factor", "2", "at most 1"),
+            ("outbound-ipv4-prefix", "33", "between 1 and 32"),
+            ("credential-reply", "A && NOPE", "credential-reply"),
+            ("outbound-score-action-cap", "drop", "outbound-score-action-cap"),
+        ];
+        for (key, value, expect) in cases {
+            let mut o = options();
+            o.insert(key.into(), value.into());
+            let e = Policy::from_options(f.pack(), &o).unwrap_err();
+            assert!(e.contains(expect), "{key}={value}: {e}");
+        }
+        let mut o = options();
+        o.remove("outbound-compromise-score");
+        assert!(
+            Policy::from_options(f.pack(), &o)
+                .unwrap_err()
+                .contains("missing")
+        );
+        // Signals off: their parameters are not needed.
+        let mut o = options();
+        o.insert("outbound-early-signals".into(), "off".into());
+        o.remove("outbound-spike-factor");
+        assert!(
+            Policy::from_options(f.pack(), &o)
+                .unwrap()
+                .unwrap()
+                .signals
+                .is_none()
+        );
+    }
+}
