@@ -151,9 +151,13 @@ fn sandbox_and_native_core_agree() {
         }
     }
     let env = inbound("203.0.113.66", "admin@something.com");
+    // The native core gets state too (its own, as the sandbox has its own):
+    // inbound credential phishing is remembered either way.
+    let state = mailward_host::EmbeddedStore::in_memory().unwrap();
+    let state = mailward_host::CoreState(&state);
     for m in &messages {
         let wasm = seed_sandbox().check(&env, m).unwrap();
-        let renv = ResolverEnv::new(&z, NOW, 100);
+        let renv = ResolverEnv::new(&z, NOW, 100).with_state(&state);
         let nat = native.check(&renv, &env, m);
         assert_eq!(wasm, nat, "sandboxed and native verdicts differ");
     }
@@ -169,10 +173,11 @@ fn compile_cache_serves_the_second_load() {
         ..EngineConfig::default()
     })
     .unwrap();
-    let services = Services {
-        resolver: Arc::new(mailward_core::dns::Offline),
-        clock: Arc::new(mailward_host::SystemClock),
-    };
+    let services = Services::new(
+        Arc::new(mailward_core::dns::Offline),
+        Arc::new(mailward_host::SystemClock),
+        Arc::new(mailward_host::EmbeddedStore::in_memory().unwrap()),
+    );
     let limits = Arc::new(Limits::default());
     let settings = Settings::default();
     let first = engine
@@ -207,10 +212,11 @@ fn settings_reach_the_pack_and_bad_settings_are_refused() {
         ..EngineConfig::default()
     })
     .unwrap();
-    let services = Services {
-        resolver: Arc::new(mailward_core::dns::Offline),
-        clock: Arc::new(mailward_host::SystemClock),
-    };
+    let services = Services::new(
+        Arc::new(mailward_core::dns::Offline),
+        Arc::new(mailward_host::SystemClock),
+        Arc::new(mailward_host::EmbeddedStore::in_memory().unwrap()),
+    );
     let limits = Arc::new(Limits::default());
     let bad = Settings {
         options: vec![("no-such-option".into(), "1".into())],
@@ -245,10 +251,11 @@ fn bad_packs_are_refused_with_a_reason() {
         ..EngineConfig::default()
     })
     .unwrap();
-    let services = Services {
-        resolver: Arc::new(mailward_core::dns::Offline),
-        clock: Arc::new(mailward_host::SystemClock),
-    };
+    let services = Services::new(
+        Arc::new(mailward_core::dns::Offline),
+        Arc::new(mailward_host::SystemClock),
+        Arc::new(mailward_host::EmbeddedStore::in_memory().unwrap()),
+    );
     let limits = Arc::new(Limits::default());
     let s = Settings::default();
     let truncated = &mailward_pack::DEFAULT_PACK[..mailward_pack::DEFAULT_PACK.len() / 2];

@@ -1,11 +1,19 @@
 //! `mailward bench`: the whole pipeline inside the sandbox against the
 //! same filter core built natively, on the same messages, in one run.
+//!
+//! Outbound messages (`--auth-user`) use host state: unless `--state` is
+//! given, the sandbox and the native core each get a fresh embedded
+//! (on-disk) store, and a virtual clock that moves `--clock-step` seconds
+//! per message; `--users N` spreads the messages over N accounts.
 
 use crate::{EnvelopeArgs, PackArgs, corpus};
 use anyhow::{Result, bail};
 use clap::Args;
-use mailward_core::{Envelope, ResolverEnv};
+use mailward_core::{Action, Envelope, ResolverEnv};
+use mailward_host::{Clock, CoreState, EmbeddedStore, ManualClock, StateStore};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Args)]
@@ -29,6 +37,38 @@ pub struct BenchArgs {
     /// Measure only the sandboxed run (for profiling it alone).
     #[arg(long)]
     wasm_only: bool,
+    /// Virtual seconds between two messages (outbound windows slide).
+    #[arg(long, default_value_t = 0)]
+    clock_step: u64,
+    /// Spread outbound messages over this many accounts (`--auth-user`
+    /// gets a `+N` tag).
+    #[arg(long, default_value_t = 1)]
+    users: usize,
+}
+
+/// A fresh embedded store in a temporary directory.
+fn temp_store(tag: &str) -> Result<(Arc<dyn StateStore>, PathBuf)> {
+    let dir = std::env::temp_dir().join(format!("mailward-bench-state-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = EmbeddedStore::open(&dir.join("state.redb"))?;
+    Ok((Arc::new(store), dir))
+}
+
+/// The envelope of message number `n`: the outbound account rotated over
+/// `users` accounts.
+fn nth(envelope: &Envelope, n: usize, users: usize) -> Envelope {
+    let mut e = envelope.clone();
+    if users > 1
+        && let Some(u) = &e.auth_user
+    {
+        let tagged = match u.split_once('@') {
+            Some((local, domain)) => format!("{local}+{}@{domain}", n % users),
+            None => format!("{u}+{}", n % users),
+        };
+        e.mail_from = tagged.clone();
+        e.auth_user = Some(tagged);
+    }
+    e
 }
 
 /// Runs `f` over all items repeatedly for at least `min`; returns
@@ -57,24 +97,42 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let envelopes: Vec<Envelope> = items.iter().map(|i| a.envelope.envelope(&i.bytes)).collect();
     let min = Duration::from_secs_f64(a.seconds);
 
+    // State and time: fresh embedded stores unless --state says otherwise.
+    let start_time = a.pack.now.unwrap_or_else(|| mailward_host::SystemClock.now());
+    let mut temp_dirs = Vec::new();
+    let (wasm_state, native_state): (Option<Arc<dyn StateStore>>, Arc<dyn StateStore>) = match &a.pack.state {
+        Some(_) => (None, Arc::new(EmbeddedStore::in_memory()?)),
+        None => {
+            let (w, wd) = temp_store("wasm")?;
+            let (n, nd) = temp_store("native")?;
+            temp_dirs.extend([wd, nd]);
+            (Some(w), n)
+        }
+    };
+    let wasm_clock = Arc::new(ManualClock::new(start_time));
+
     // Pack load: cold (pre-initialise + compile) and from the cache.
     let cache_dir = std::env::temp_dir().join(format!("mailward-bench-cache-{}", std::process::id()));
     let mut cold_args = a.pack.clone();
     cold_args.no_cache = false;
     cold_args.cache_dir = Some(cache_dir.clone());
     let t = Instant::now();
-    let setup = cold_args.setup()?;
+    let setup = cold_args.setup_with(Some(wasm_clock.clone() as Arc<dyn Clock>), wasm_state)?;
     let cold_load = t.elapsed();
     let t = Instant::now();
-    let warm = cold_args.setup()?;
+    let warm = cold_args.setup_with(
+        Some(wasm_clock.clone() as Arc<dyn Clock>),
+        Some(setup.state.clone()),
+    )?;
     let cached_load = t.elapsed();
     drop(warm);
     let _ = std::fs::remove_dir_all(&cache_dir);
 
     let sandbox = &setup.sandbox;
-    let now = setup
-        .now
-        .unwrap_or_else(|| mailward_host::Clock::now(&mailward_host::SystemClock));
+    let state_label = match &a.pack.state {
+        Some(s) => format!("{s} (native: memory)"),
+        None => "embedded (fresh files, one each)".to_string(),
+    };
     let mut native = mailward_rules::default_filter()?;
     native.configure(&setup.settings).map_err(anyhow::Error::msg)?;
     if native.info().version != sandbox.pack().info.version && a.pack.rules.is_some() {
@@ -85,12 +143,20 @@ pub fn run(a: BenchArgs) -> Result<()> {
         );
     }
 
-    // Same verdicts both ways (sanity check of the comparison).
+    // Same verdicts both ways (sanity check of the comparison): the
+    // first pass over the messages, each side on its own state, in step.
+    let core_state = CoreState(&*native_state);
     let mut mismatches = 0;
+    let mut n_seq = 0usize;
     for (i, item) in items.iter().enumerate() {
-        let env = ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries);
-        let n = native.check(&env, &envelopes[i], &item.bytes);
-        let w = sandbox.check(&envelopes[i], &item.bytes)?;
+        let e = nth(&envelopes[i], n_seq, a.users);
+        let now = start_time + n_seq as u64 * a.clock_step;
+        n_seq += 1;
+        wasm_clock.set(now);
+        let env =
+            ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries).with_state(&core_state);
+        let n = native.check(&env, &e, &item.bytes);
+        let w = sandbox.check(&e, &item.bytes)?;
         if n.action != w.action || (n.score - w.score).abs() > 1e-6 {
             mismatches += 1;
             if mismatches <= 3 {
@@ -116,21 +182,33 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
 
     let native_min = if a.wasm_only { Duration::ZERO } else { min };
+    let mut n_native_seq = n_seq;
     let (n_native, t_native) = timed(items.len(), native_min, |i| {
-        let env = ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries);
-        std::hint::black_box(native.check(&env, &envelopes[i], &items[i].bytes));
+        let e = nth(&envelopes[i], n_native_seq, a.users);
+        let now = start_time + n_native_seq as u64 * a.clock_step;
+        n_native_seq += 1;
+        let env =
+            ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries).with_state(&core_state);
+        std::hint::black_box(native.check(&env, &e, &items[i].bytes));
     });
     let mut failures = 0usize;
     let mut phases = mailward_host::PhaseTimes::default();
+    let mut actions: BTreeMap<Action, usize> = BTreeMap::new();
+    let mut n_wasm_seq = n_seq;
     let (n_wasm, t_wasm) = timed(items.len(), min, |i| {
-        let (r, t) = sandbox.check_timed(&envelopes[i], &items[i].bytes);
-        if r.is_err() {
-            failures += 1;
+        let e = nth(&envelopes[i], n_wasm_seq, a.users);
+        wasm_clock.set(start_time + n_wasm_seq as u64 * a.clock_step);
+        n_wasm_seq += 1;
+        let (r, t) = sandbox.check_timed(&e, &items[i].bytes);
+        match r {
+            Ok(v) => *actions.entry(v.action).or_default() += 1,
+            Err(_) => failures += 1,
         }
         phases.instantiate += t.instantiate;
         phases.call += t.call;
         phases.teardown += t.teardown;
     });
+    let actions_text: Vec<String> = actions.iter().map(|(a, n)| format!("{a} {n}")).collect();
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n_wasm as f64;
     let (n_inst, t_inst) = timed(1000, min, |_| {
         let _ = std::hint::black_box(sandbox.probe_instantiate());
@@ -161,6 +239,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "pack_load_cached_ms": (cached_load.as_secs_f64() * 1e4).round() / 10.0,
         "verdict_mismatches_native_vs_wasm": mismatches,
         "sandbox_failures": failures,
+        "state": state_label,
+        "clock_step_s": a.clock_step,
+        "users": a.users,
+        "wasm_actions": actions.iter().map(|(a, n)| (a.as_str().to_string(), *n)).collect::<BTreeMap<_, _>>(),
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -195,6 +277,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
         );
         println!("pack load cached  {:>9.1} ms", cached_load.as_secs_f64() * 1e3);
         println!("verdicts differing native vs wasm: {mismatches}; sandbox failures: {failures}");
+        println!(
+            "state             {state_label}; clock step {} s; {} account(s)",
+            a.clock_step, a.users
+        );
+        println!("wasm actions      {}", actions_text.join(", "));
+    }
+    drop(setup);
+    drop(native_state);
+    for d in &temp_dirs {
+        let _ = std::fs::remove_dir_all(d);
     }
     Ok(())
 }

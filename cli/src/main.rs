@@ -10,6 +10,8 @@ mod bench;
 mod config;
 mod corpus;
 mod output;
+mod replay;
+mod users;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -17,8 +19,8 @@ use config::FileConfig;
 use mailward_core::dns::Resolver;
 use mailward_core::{Action, Direction, Envelope, Settings};
 use mailward_host::{
-    Clock, DnsConfig, EngineConfig, HickoryResolver, ManualClock, Sandbox, Services, SystemClock,
-    ZoneResolver,
+    AlertSink, Clock, DnsConfig, EngineConfig, HickoryResolver, ManualClock, Sandbox, Services, StateStore,
+    SystemClock, ZoneResolver,
 };
 use std::io::Read;
 use std::net::IpAddr;
@@ -27,7 +29,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Exit code when the sandbox failed on a message.
-const EXIT_SANDBOX_FAILURE: u8 = 3;
+pub(crate) const EXIT_SANDBOX_FAILURE: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +55,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Show the rule pack's name, version and contract.
     Info(PackArgs),
+    /// List or release users restricted by the outbound policy.
+    Users(users::UsersArgs),
+    /// Replay a log of submissions in virtual time and summarise what the
+    /// outbound policy did (restrictions, alerts, deliveries).
+    Replay(replay::ReplayArgs),
 }
 
 /// Which pack, with which deployment settings and services.
@@ -81,6 +88,13 @@ struct PackArgs {
     /// Do not use the on-disk compile cache.
     #[arg(long)]
     no_cache: bool,
+    /// State across messages: `embedded` (default file), `embedded:PATH`,
+    /// `memory` or `redis://HOST:PORT[/DB]` (default: `[state]`).
+    #[arg(long, value_name = "SPEC")]
+    state: Option<String>,
+    /// A pack option, overriding `[policy.options]` (repeatable).
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    options: Vec<String>,
 }
 
 /// The SMTP envelope.
@@ -152,6 +166,8 @@ fn main() -> ExitCode {
         Command::Scan(a) => scan(a),
         Command::Bench(a) => bench::run(a).map(|()| ExitCode::SUCCESS),
         Command::Info(a) => info(a),
+        Command::Users(a) => users::run(a),
+        Command::Replay(a) => replay::run(a),
     };
     match result {
         Ok(code) => code,
@@ -167,15 +183,48 @@ struct Setup {
     sandbox: Sandbox,
     settings: Settings,
     resolver: Arc<dyn Resolver>,
-    now: Option<u64>,
+    state: Arc<dyn StateStore>,
+    alerts: Arc<AlertSink>,
+}
+
+impl Setup {
+    /// Waits for queued webhook alerts before the command exits.
+    fn finish(&self) {
+        if !self.alerts.flush(std::time::Duration::from_secs(30)) {
+            eprintln!("mailward: warning: some webhook alerts were not delivered in time");
+        }
+        if let Err(e) = self.state.flush() {
+            eprintln!("mailward: warning: saving state: {e}");
+        }
+    }
 }
 
 impl PackArgs {
+    /// The configuration file (or the defaults).
+    fn file(&self) -> Result<FileConfig> {
+        match &self.config {
+            Some(p) => FileConfig::load(p),
+            None => Ok(FileConfig::default()),
+        }
+    }
+
     fn setup(&self) -> Result<Setup> {
-        let file = match &self.config {
-            Some(p) => FileConfig::load(p)?,
-            None => FileConfig::default(),
-        };
+        self.setup_with(None, None)
+    }
+
+    /// Sets up with a given clock and state store instead of the
+    /// configured ones.
+    fn setup_with(&self, clock: Option<Arc<dyn Clock>>, state: Option<Arc<dyn StateStore>>) -> Result<Setup> {
+        let mut file = self.file()?;
+        for kv in &self.options {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--option {kv:?}: expected KEY=VALUE"))?;
+            file.policy.options.retain(|(key, _)| key != k.trim());
+            file.policy
+                .options
+                .push((k.trim().to_string(), v.trim().to_string()));
+        }
         let zone = self.dns_zone.clone().or(file.dns.zone.clone());
         let resolver: Arc<dyn Resolver> = match zone {
             _ if self.offline => Arc::new(mailward_core::dns::Offline),
@@ -197,10 +246,20 @@ impl PackArgs {
                 Arc::new(HickoryResolver::new(&dns).map_err(anyhow::Error::msg)?)
             }
         };
-        let clock: Arc<dyn Clock> = match self.now {
-            Some(t) => Arc::new(ManualClock::new(t)),
-            None => Arc::new(SystemClock),
+        let clock: Arc<dyn Clock> = match (clock, self.now) {
+            (Some(c), _) => c,
+            (None, Some(t)) => Arc::new(ManualClock::new(t)),
+            (None, None) => Arc::new(SystemClock),
         };
+        let state = match state {
+            Some(s) => s,
+            None => {
+                let spec = file.state_spec(self.state.as_deref())?;
+                spec.open()
+                    .with_context(|| format!("opening the state store {spec}"))?
+            }
+        };
+        let alerts = Arc::new(file.alert_sink()?);
         let rules = self.rules.clone().or(file.rules.path.clone());
         let bytes = match &rules {
             Some(p) => mailward_host::read_pack(p)?,
@@ -215,10 +274,7 @@ impl PackArgs {
         }
         let limits = file.limits();
         engine.max_memory_bytes = limits.max_memory_bytes;
-        let services = Services {
-            resolver: resolver.clone(),
-            clock,
-        };
+        let services = Services::new(resolver.clone(), clock, state.clone()).with_alerts(alerts.clone());
         let sandbox =
             mailward_host::sandbox(engine, &bytes, &file.policy, services, limits).with_context(|| {
                 format!(
@@ -232,7 +288,8 @@ impl PackArgs {
             sandbox,
             settings: file.policy,
             resolver,
-            now: self.now,
+            state,
+            alerts,
         })
     }
 }
@@ -287,7 +344,9 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
         .unwrap_or_default();
     let setup = a.pack.setup()?;
     let envelope = a.envelope.envelope(&message);
-    match setup.sandbox.check(&envelope, &message) {
+    let result = setup.sandbox.check(&envelope, &message);
+    setup.finish();
+    match result {
         Ok(v) => {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -342,6 +401,7 @@ fn scan(a: ScanArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let summary = output::scan(&setup.sandbox, &a.envelope, &files, jobs, a.json)?;
+    setup.finish();
     Ok(if summary.failures > 0 {
         ExitCode::from(EXIT_SANDBOX_FAILURE)
     } else {

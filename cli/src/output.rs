@@ -50,6 +50,16 @@ pub fn human(v: &Verdict) -> String {
     if let Some(r) = &v.reply {
         let _ = writeln!(s, "reply: {} {} {}", r.code, r.enhanced, r.text);
     }
+    for a in &v.alerts {
+        let _ = writeln!(
+            s,
+            "alert: {} {} [{}]: {}",
+            a.severity.as_str(),
+            a.kind.as_str(),
+            a.action,
+            a.summary
+        );
+    }
     s
 }
 
@@ -62,7 +72,7 @@ pub struct Summary {
 }
 
 enum Outcome {
-    Verdict(String, Verdict),
+    Verdict(String, Box<Verdict>),
     Failure(String, String),
 }
 
@@ -108,7 +118,7 @@ pub fn scan(
                     for item in items {
                         let envelope = env.envelope(&item.bytes);
                         let out = match sandbox.check(&envelope, &item.bytes) {
-                            Ok(v) => Outcome::Verdict(item.label, v),
+                            Ok(v) => Outcome::Verdict(item.label, Box::new(v)),
                             Err(e) => Outcome::Failure(item.label, e.to_string()),
                         };
                         if tx.send(out).is_err() {

@@ -20,6 +20,9 @@ pub struct Config {
     pub options: BTreeMap<String, String>,
     /// The protected domains prepared for lookalike comparison.
     pub lookalikes: Lookalikes,
+    /// The outbound policy parsed from the options; `None` when the pack
+    /// has no outbound options (it does no outbound filtering).
+    pub outbound: Option<crate::checks::outbound::Policy>,
 }
 
 /// The authserv-id used when the deployment does not name one.
@@ -43,6 +46,12 @@ impl Config {
             authserv_id: DEFAULT_AUTHSERV_ID.to_string(),
             options: pack.options.clone(),
             lookalikes: Lookalikes::default(),
+            // A pack whose own outbound options are invalid is refused by
+            // `Filter::from_sources` and the build (both go through
+            // `Config::new`); here it just does no outbound filtering.
+            outbound: crate::checks::outbound::Policy::from_options(pack, &pack.options)
+                .ok()
+                .flatten(),
         }
     }
 
@@ -93,6 +102,7 @@ impl Config {
             }
             c.options.insert(k.clone(), v.clone());
         }
+        c.outbound = crate::checks::outbound::Policy::from_options(pack, &c.options)?;
         Ok(c)
     }
 

@@ -1,10 +1,11 @@
-//! The filter's window on the world: DNS, clock and log.
+//! The filter's window on the world: DNS, clock, log and host state.
 //!
 //! Checks receive an `&dyn Env` and nothing else from outside, so the same
 //! code runs inside the sandbox (where the guest implements `Env` with the
 //! host's WIT imports) and natively (tests, benchmarks, fuzzing).
 
 use crate::dns::{Answer, Query, Resolver};
+use crate::state::{CounterUpdate, Restriction, State, StateError};
 use std::cell::Cell;
 
 /// Severity of a log line.
@@ -35,16 +36,58 @@ pub trait Env {
 
     /// Writes a log line.
     fn log(&self, level: Level, message: &str);
+
+    /// Updates sliding-window counters; totals in order. An environment
+    /// without state answers [`StateError::Unavailable`] (the default).
+    fn counters(&self, _updates: &[CounterUpdate]) -> Result<Vec<u64>, StateError> {
+        Err(StateError::Unavailable)
+    }
+
+    /// Adds members to a "seen before" set; for each, true when new.
+    fn seen(&self, _set: &str, _members: &[String], _ttl: u32) -> Result<Vec<bool>, StateError> {
+        Err(StateError::Unavailable)
+    }
+
+    /// Stores a value for `ttl` seconds.
+    fn remember(&self, _key: &str, _value: &str, _ttl: u32) -> Result<(), StateError> {
+        Err(StateError::Unavailable)
+    }
+
+    /// Values stored under `keys`.
+    fn recall(&self, _keys: &[String]) -> Result<Vec<Option<String>>, StateError> {
+        Err(StateError::Unavailable)
+    }
+
+    /// Restricts an authenticated user.
+    fn restrict(&self, _user: &str, _r: &Restriction) -> Result<(), StateError> {
+        Err(StateError::Unavailable)
+    }
+
+    /// The user's restrictions in force now.
+    fn restrictions(&self, _user: &str) -> Result<Vec<Restriction>, StateError> {
+        Err(StateError::Unavailable)
+    }
 }
 
 /// A native [`Env`] over any [`Resolver`], with a fixed clock, a query
-/// budget like the host's, and log lines collected in memory.
-#[derive(Debug)]
+/// budget like the host's, log lines collected in memory and, optionally,
+/// a [`State`] store.
 pub struct ResolverEnv<'a, R: Resolver + ?Sized> {
     resolver: &'a R,
     now: u64,
     budget: Cell<u32>,
     logs: std::cell::RefCell<Vec<(Level, String)>>,
+    state: Option<&'a dyn State>,
+}
+
+impl<R: Resolver + ?Sized> std::fmt::Debug for ResolverEnv<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolverEnv")
+            .field("now", &self.now)
+            .field("budget", &self.budget)
+            .field("state", &self.state.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a, R: Resolver + ?Sized> ResolverEnv<'a, R> {
@@ -56,7 +99,15 @@ impl<'a, R: Resolver + ?Sized> ResolverEnv<'a, R> {
             now,
             budget: Cell::new(max_queries),
             logs: Default::default(),
+            state: None,
         }
+    }
+
+    /// The same environment, with state calls going to `state` at this
+    /// environment's time.
+    pub fn with_state(mut self, state: &'a dyn State) -> Self {
+        self.state = Some(state);
+        self
     }
 
     /// The log lines written so far.
@@ -81,5 +132,39 @@ impl<R: Resolver + ?Sized> Env for ResolverEnv<'_, R> {
 
     fn log(&self, level: Level, message: &str) {
         self.logs.borrow_mut().push((level, message.to_string()));
+    }
+
+    fn counters(&self, updates: &[CounterUpdate]) -> Result<Vec<u64>, StateError> {
+        self.state
+            .ok_or(StateError::Unavailable)?
+            .counters(self.now, updates)
+    }
+
+    fn seen(&self, set: &str, members: &[String], ttl: u32) -> Result<Vec<bool>, StateError> {
+        self.state
+            .ok_or(StateError::Unavailable)?
+            .seen(self.now, set, members, ttl)
+    }
+
+    fn remember(&self, key: &str, value: &str, ttl: u32) -> Result<(), StateError> {
+        self.state
+            .ok_or(StateError::Unavailable)?
+            .remember(self.now, key, value, ttl)
+    }
+
+    fn recall(&self, keys: &[String]) -> Result<Vec<Option<String>>, StateError> {
+        self.state.ok_or(StateError::Unavailable)?.recall(self.now, keys)
+    }
+
+    fn restrict(&self, user: &str, r: &Restriction) -> Result<(), StateError> {
+        self.state
+            .ok_or(StateError::Unavailable)?
+            .restrict(self.now, user, r)
+    }
+
+    fn restrictions(&self, user: &str) -> Result<Vec<Restriction>, StateError> {
+        self.state
+            .ok_or(StateError::Unavailable)?
+            .restrictions(self.now, user)
     }
 }

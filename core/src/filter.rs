@@ -19,7 +19,17 @@ impl Filter {
     /// Compiles pack sources and returns a filter with default settings.
     pub fn from_sources(files: &[(&str, &str)]) -> Result<Self, PackError> {
         let pack = RulePack::compile(files, &checks::code_symbols(), &checks::code_lists())?;
-        Ok(Filter::new(Arc::new(pack)))
+        // The pack's own option defaults must make a valid configuration.
+        let config = Config::new(&pack, &Settings::default()).map_err(|message| PackError {
+            file: "(pack)".into(),
+            line: 0,
+            rule: None,
+            message: format!("[options]: {message}"),
+        })?;
+        Ok(Filter {
+            pack: Arc::new(pack),
+            config,
+        })
     }
 
     /// A filter over `pack` with the pack's default settings.
@@ -49,8 +59,8 @@ impl Filter {
         &self.config
     }
 
-    /// Runs `samples` through the filter with no DNS, discarding the
-    /// verdicts. This builds the regex engines' lazy caches; in the guest
+    /// Runs `samples` through the filter with no DNS and no state, as
+    /// inbound and as outbound mail, discarding the verdicts. This builds the regex engines' lazy caches; in the guest
     /// it runs before the host snapshots the configured instance, so every
     /// per-message instance starts warm.
     pub fn warm_up(&self, samples: &[&[u8]]) {
@@ -64,9 +74,17 @@ impl Filter {
             }
             fn log(&self, _: crate::Level, _: &str) {}
         }
-        let envelope = Envelope::default();
+        let inbound = Envelope::default();
+        let outbound = Envelope {
+            auth_user: Some("warm-up@mailward.invalid".into()),
+            mail_from: "warm-up@mailward.invalid".into(),
+            rcpt_to: vec!["someone@example.invalid".into()],
+            client_ip: Some(std::net::IpAddr::from([192, 0, 2, 1])),
+            ..Envelope::default()
+        };
         for s in samples {
-            let _ = self.check(&Offline, &envelope, s);
+            let _ = self.check(&Offline, &inbound, s);
+            let _ = self.check(&Offline, &outbound, s);
         }
     }
 
@@ -101,6 +119,8 @@ impl Filter {
         checks::lookalike::check(&cx, &mut findings);
         checks::urls::check(&cx, &mut findings);
         checks::classifier::check(&cx, &mut findings);
+        // Last: it reads the judgement of the checks before it.
+        checks::outbound::check(&cx, &mut findings);
         crate::verdict::finish(&self.pack, &self.config, findings, Vec::new())
     }
 }

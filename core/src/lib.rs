@@ -1,6 +1,6 @@
 //! mailward's filter core.
 //!
-//! Pure Rust with no I/O: everything from outside (DNS, clock, log) comes
+//! Pure Rust with no I/O: everything from outside (DNS, clock, log, state) comes
 //! through [`Env`]. The same code runs inside the WebAssembly rule pack
 //! (`mailward-guest`) and natively (tests, benchmarks, fuzzing).
 //!
@@ -18,12 +18,15 @@ pub mod env;
 mod filter;
 pub mod message;
 pub mod pack;
+pub mod state;
 pub mod types;
 pub mod verdict;
 
 pub use env::{Env, Level, ResolverEnv};
 pub use filter::Filter;
 pub use pack::{PackError, RulePack};
+pub use state::{CounterUpdate, Restriction, RestrictionKind, State, StateError};
 pub use types::{
-    Action, Direction, Envelope, Header, PackInfo, Settings, SmtpReply, Symbol, Thresholds, Verdict,
+    Action, Alert, AlertKind, AlertSeverity, Direction, Envelope, Header, PackInfo, Settings, SmtpReply,
+    Symbol, Thresholds, Verdict,
 };

@@ -148,6 +148,69 @@ pub struct PackInfo {
     pub description: String,
 }
 
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertKind {
+    /// A user crossed a sending limit.
+    LimitExceeded,
+    /// A user's behaviour crossed the compromise threshold.
+    CompromiseSuspected,
+    /// A reply to credential phishing (or a filled-in credential form) was held.
+    CredentialReply,
+}
+
+impl AlertKind {
+    /// The kebab-case name used in JSON, logs and the WIT.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::LimitExceeded => "limit-exceeded",
+            AlertKind::CompromiseSuspected => "compromise-suspected",
+            AlertKind::CredentialReply => "credential-reply",
+        }
+    }
+}
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertSeverity {
+    /// For the record.
+    Info,
+    /// Something was held or a user restricted.
+    Warning,
+    /// An account is very likely compromised.
+    Critical,
+}
+
+impl AlertSeverity {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSeverity::Info => "info",
+            AlertSeverity::Warning => "warning",
+            AlertSeverity::Critical => "critical",
+        }
+    }
+}
+
+/// Something the operator should know, raised while judging one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// What it is about.
+    pub kind: AlertKind,
+    /// How urgent.
+    pub severity: AlertSeverity,
+    /// The authenticated user concerned.
+    pub user: Option<String>,
+    /// One line for humans.
+    pub summary: String,
+    /// The action taken on the user (`block-user`, `alert-only`, …).
+    pub action: String,
+    /// The symbols that led to it.
+    pub symbols: Vec<String>,
+}
+
 /// The decision for one message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -165,6 +228,9 @@ pub struct Verdict {
     pub reply: Option<SmtpReply>,
     /// The pack that decided.
     pub rule_pack: PackInfo,
+    /// Alerts raised while judging the message.
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
 }
 
 impl Verdict {
@@ -215,6 +281,98 @@ pub struct Settings {
     /// The authserv-id in Authentication-Results.
     #[serde(alias = "authserv_id")]
     pub authserv_id: String,
-    /// Pack-specific options.
+    /// Pack-specific options. In TOML and JSON either a table
+    /// (`[policy.options]`, values may be strings, numbers or booleans) or
+    /// a list of `[key, value]` pairs.
+    #[serde(deserialize_with = "options_de")]
     pub options: Vec<(String, String)>,
+}
+
+/// Reads options as a table or a list of pairs; scalar values become text.
+fn options_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    use serde::de::{self, MapAccess, SeqAccess, Visitor};
+
+    /// A scalar option value written as its text.
+    struct Text(String);
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Text;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a string, number or boolean")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+                fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    struct Options;
+    impl<'de> Visitor<'de> for Options {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a table of options or a list of [key, value] pairs")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some((k, v)) = map.next_entry::<String, Text>()? {
+                out.push((k, v.0));
+            }
+            Ok(out)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some((k, v)) = seq.next_element::<(String, Text)>()? {
+                out.push((k, v.0));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(Options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_read_as_a_table_or_as_pairs() {
+        let t: Settings = toml::from_str(
+            "[options]\noutbound-recipients-per-day = 200\noutbound-early-signals = \"off\"\nx = 0.5\ny = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            t.options,
+            [
+                ("outbound-recipients-per-day".to_string(), "200".to_string()),
+                ("outbound-early-signals".to_string(), "off".to_string()),
+                ("x".to_string(), "0.5".to_string()),
+                ("y".to_string(), "true".to_string()),
+            ]
+        );
+        let p: Settings = toml::from_str("options = [[\"a\", \"1\"], [\"b\", \"two\"]]\n").unwrap();
+        assert_eq!(
+            p.options,
+            [
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "two".to_string())
+            ]
+        );
+        assert!(toml::from_str::<Settings>("options = 3\n").is_err());
+    }
 }

@@ -65,7 +65,12 @@ pub fn finish(
     });
     // Round away float noise so equal inputs print equal scores.
     let score = (score * 1000.0).round() / 1000.0;
-    let by_score = config.thresholds.action_for(score);
+    let mut by_score = config.thresholds.action_for(score);
+    if let Some(cap) = findings.score_action_cap
+        && severity(by_score) > severity(cap)
+    {
+        by_score = cap;
+    }
     let action = match forced {
         Some(f) if severity(f) > severity(by_score) => f,
         _ => by_score,
@@ -129,6 +134,7 @@ pub fn finish(
         ),
         _ => None,
     };
+    let alerts = std::mem::take(&mut findings.alerts);
     Verdict {
         action,
         score,
@@ -137,5 +143,6 @@ pub fn finish(
         headers,
         reply,
         rule_pack: pack.info.clone(),
+        alerts,
     }
 }

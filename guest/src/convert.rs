@@ -1,9 +1,69 @@
 //! Conversions between the WIT types and mailward-core's.
 
 use crate::mailward::filter::dns as wdns;
+use crate::mailward::filter::state as wstate;
 use crate::mailward::filter::types as wit;
 use mailward_core::dns::{Answer, DnsError, Query, Record, RecordType};
+use mailward_core::state::{CounterUpdate, Restriction, RestrictionKind, StateError};
 use mailward_core::types as core;
+
+pub fn counter_update(u: &CounterUpdate) -> wstate::CounterUpdate {
+    wstate::CounterUpdate {
+        key: u.key.clone(),
+        window: u.window,
+        amount: u.amount,
+    }
+}
+
+pub fn state_error(e: wstate::StateError) -> StateError {
+    match e {
+        wstate::StateError::LimitExceeded => StateError::LimitExceeded,
+        wstate::StateError::Unavailable => StateError::Unavailable,
+    }
+}
+
+pub fn restriction_to_wit(r: &Restriction) -> wstate::Restriction {
+    wstate::Restriction {
+        kind: match r.kind {
+            RestrictionKind::Block => wstate::RestrictionKind::Block,
+            RestrictionKind::Suspect => wstate::RestrictionKind::Suspect,
+        },
+        reason: r.reason.clone(),
+        since: r.since,
+        until: r.until,
+    }
+}
+
+pub fn restriction_from_wit(r: wstate::Restriction) -> Restriction {
+    Restriction {
+        kind: match r.kind {
+            wstate::RestrictionKind::Block => RestrictionKind::Block,
+            wstate::RestrictionKind::Suspect => RestrictionKind::Suspect,
+        },
+        reason: r.reason,
+        since: r.since,
+        until: r.until,
+    }
+}
+
+fn alert(a: core::Alert) -> wit::Alert {
+    wit::Alert {
+        kind: match a.kind {
+            core::AlertKind::LimitExceeded => wit::AlertKind::LimitExceeded,
+            core::AlertKind::CompromiseSuspected => wit::AlertKind::CompromiseSuspected,
+            core::AlertKind::CredentialReply => wit::AlertKind::CredentialReply,
+        },
+        severity: match a.severity {
+            core::AlertSeverity::Info => wit::AlertSeverity::Info,
+            core::AlertSeverity::Warning => wit::AlertSeverity::Warning,
+            core::AlertSeverity::Critical => wit::AlertSeverity::Critical,
+        },
+        user: a.user,
+        summary: a.summary,
+        action: a.action,
+        symbols: a.symbols,
+    }
+}
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub fn query(q: &Query) -> wdns::Query {
@@ -131,6 +191,7 @@ pub fn verdict(v: core::Verdict) -> wit::Verdict {
             text: r.text,
         }),
         rule_pack: info(&v.rule_pack),
+        alerts: v.alerts.into_iter().map(alert).collect(),
     }
 }
 
@@ -159,5 +220,6 @@ pub fn broken_pack_verdict(error: &str) -> wit::Verdict {
             contract: mailward_core::pack::CONTRACT_VERSION.into(),
             description: "broken".into(),
         },
+        alerts: Vec::new(),
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Tiny glue: `wit_bindgen::generate!` from `wit/`, conversions between the
 //! WIT types and `mailward-core`'s, and an [`Env`] that forwards DNS, clock
-//! and log to the host's imports. All filtering logic lives in
+//! log and state to the host's imports. All filtering logic lives in
 //! `mailward-core`; all rule data in `mailward-rules`.
 //!
 //! Start-up work (compiling the pack's regexes, reading its models) runs in
@@ -23,6 +23,7 @@ static ALLOCATOR: arena::MessageArena = arena::MessageArena::new();
 const ARENA_RESERVE: usize = 4 << 20;
 
 use mailward_core::dns::{Answer, Query};
+use mailward_core::state::{CounterUpdate, Restriction, StateError};
 use mailward_core::{Env, Filter, Level};
 use std::cell::RefCell;
 
@@ -82,6 +83,33 @@ impl Env for HostEnv {
             Level::Error => L::Error,
         };
         mailward::filter::log::write(level, message);
+    }
+
+    fn counters(&self, updates: &[CounterUpdate]) -> Result<Vec<u64>, StateError> {
+        let ups: Vec<_> = updates.iter().map(convert::counter_update).collect();
+        mailward::filter::state::counters(&ups).map_err(convert::state_error)
+    }
+
+    fn seen(&self, set: &str, members: &[String], ttl: u32) -> Result<Vec<bool>, StateError> {
+        mailward::filter::state::seen(set, members, ttl).map_err(convert::state_error)
+    }
+
+    fn remember(&self, key: &str, value: &str, ttl: u32) -> Result<(), StateError> {
+        mailward::filter::state::remember(key, value, ttl).map_err(convert::state_error)
+    }
+
+    fn recall(&self, keys: &[String]) -> Result<Vec<Option<String>>, StateError> {
+        mailward::filter::state::recall(keys).map_err(convert::state_error)
+    }
+
+    fn restrict(&self, user: &str, r: &Restriction) -> Result<(), StateError> {
+        mailward::filter::state::restrict(user, &convert::restriction_to_wit(r)).map_err(convert::state_error)
+    }
+
+    fn restrictions(&self, user: &str) -> Result<Vec<Restriction>, StateError> {
+        mailward::filter::state::restrictions(user)
+            .map(|rs| rs.into_iter().map(convert::restriction_from_wit).collect())
+            .map_err(convert::state_error)
     }
 }
 

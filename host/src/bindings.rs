@@ -8,6 +8,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "pack",
     imports: { default: trappable },
+    additional_derives: [PartialEq],
 });
 
 pub use mailward::filter::types as wit;
@@ -100,5 +101,25 @@ pub(crate) fn verdict(v: wit::Verdict) -> core::Verdict {
             text: r.text,
         }),
         rule_pack: info(v.rule_pack),
+        alerts: v
+            .alerts
+            .into_iter()
+            .map(|a| core::Alert {
+                kind: match a.kind {
+                    wit::AlertKind::LimitExceeded => core::AlertKind::LimitExceeded,
+                    wit::AlertKind::CompromiseSuspected => core::AlertKind::CompromiseSuspected,
+                    wit::AlertKind::CredentialReply => core::AlertKind::CredentialReply,
+                },
+                severity: match a.severity {
+                    wit::AlertSeverity::Info => core::AlertSeverity::Info,
+                    wit::AlertSeverity::Warning => core::AlertSeverity::Warning,
+                    wit::AlertSeverity::Critical => core::AlertSeverity::Critical,
+                },
+                user: a.user,
+                summary: a.summary,
+                action: a.action,
+                symbols: a.symbols,
+            })
+            .collect(),
     }
 }

@@ -9,7 +9,11 @@
 //!            │   imports/dns.rs  ◄── lookup / lookup-batch (bounded) ─────────┤    │
 //!            │   imports/clock.rs ◄─ now                                      │    │
 //!            │   imports/log.rs  ◄── write (bounded)                          │    │
+//!            │   imports/state.rs ◄─ counters / seen / remember / recall /    │    │
+//!            │        │              restrict / restrictions (bounded)        │    │
+//!            │        └─► store: embedded (redb) | Redis                       │    │
 //!  verdict ◄─│ bounds-checked verdict ◄──────────── check() ──────────────────┘    │
+//!            │   alerts in the verdict ─► log line + webhook (alerts.rs)           │
 //!            └─────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
@@ -18,6 +22,7 @@
 //! snapshot (or takes it from the on-disk [`CompileCache`]) and keeps an
 //! `InstancePre` so per-message instantiation is cheap.
 
+pub mod alerts;
 pub mod bindings;
 pub mod cache;
 pub mod clock;
@@ -29,7 +34,9 @@ mod pack;
 pub mod resolver;
 mod sandbox;
 mod state;
+pub mod store;
 
+pub use alerts::{AlertContext, AlertError, AlertSink};
 pub use cache::CompileCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineConfig};
@@ -41,6 +48,10 @@ pub use pack::{CONTRACT, LoadedPack, Readiness, contract_compatible};
 pub use resolver::{DnsConfig, HickoryResolver};
 pub use sandbox::{PhaseTimes, Sandbox};
 pub use state::Services;
+pub use store::{
+    CoreState, EmbeddedStore, RedisStore, RestrictedUser, StateSpec, StateStore, StoreError,
+    default_state_path,
+};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -31,6 +31,18 @@ pub struct Limits {
     pub verdict_headers: usize,
     /// Bytes of any one string in a verdict.
     pub verdict_string_bytes: usize,
+    /// Alerts in one verdict.
+    pub verdict_alerts: usize,
+    /// Calls to the `state` interface per message.
+    pub state_calls: u32,
+    /// Keys, members or updates in one `state` call.
+    pub state_batch: usize,
+    /// Bytes of one state key, set name, member or user.
+    pub state_key_bytes: usize,
+    /// Bytes of one remembered value or restriction reason.
+    pub state_value_bytes: usize,
+    /// Longest counter window or lifetime, in seconds.
+    pub state_max_seconds: u32,
 }
 
 impl Default for Limits {
@@ -49,6 +61,12 @@ impl Default for Limits {
             verdict_symbols: 512,
             verdict_headers: 32,
             verdict_string_bytes: 8 << 10,
+            verdict_alerts: 8,
+            state_calls: 32,
+            state_batch: 64,
+            state_key_bytes: 256,
+            state_value_bytes: 1024,
+            state_max_seconds: 400 * 86_400,
         }
     }
 }

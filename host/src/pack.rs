@@ -23,7 +23,7 @@ use wasmtime::component::Component;
 use wasmtime_wizer::{WasmtimeWizerComponent, Wizer};
 
 /// The contract (WIT package) this host speaks.
-pub const CONTRACT: &str = "mailward:filter@0.1.0";
+pub const CONTRACT: &str = "mailward:filter@0.2.0";
 
 /// How a pack came to be ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,11 +287,12 @@ mod tests {
 
     #[test]
     fn contract_versions() {
-        assert!(contract_compatible("mailward:filter@0.1.0"));
-        assert!(contract_compatible("mailward:filter@0.1.7"));
-        assert!(!contract_compatible("mailward:filter@0.2.0"));
+        assert!(contract_compatible("mailward:filter@0.2.0"));
+        assert!(contract_compatible("mailward:filter@0.2.7"));
+        assert!(!contract_compatible("mailward:filter@0.1.0"));
+        assert!(!contract_compatible("mailward:filter@0.3.0"));
         assert!(!contract_compatible("mailward:filter@1.1.0"));
-        assert!(!contract_compatible("other:filter@0.1.0"));
+        assert!(!contract_compatible("other:filter@0.2.0"));
         assert!(!contract_compatible("garbage"));
     }
 }

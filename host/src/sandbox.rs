@@ -158,7 +158,18 @@ impl Sandbox {
         drop(store);
         times.teardown = t2.elapsed();
         bound_verdict(&verdict, &self.limits)?;
-        Ok(bindings::verdict(verdict))
+        let verdict = bindings::verdict(verdict);
+        if !verdict.alerts.is_empty() {
+            let cx = crate::alerts::AlertContext {
+                pack: &self.pack.label,
+                queue_id: envelope.queue_id.as_deref(),
+                time: self.services.clock.now(),
+            };
+            for a in &verdict.alerts {
+                self.services.alerts.raise(a, cx);
+            }
+        }
+        Ok(verdict)
     }
 
     fn classify(&self, err: wasmtime::Error, store: &Store<MessageState>) -> CheckError {
@@ -235,6 +246,24 @@ fn bound_verdict(v: &bindings::wit::Verdict, limits: &Limits) -> Result<(), Chec
     }
     if long(&v.rule_pack.name) || long(&v.rule_pack.version) {
         return Err(CheckError::BadVerdict("rule-pack info is oversized".into()));
+    }
+    if v.alerts.len() > limits.verdict_alerts {
+        return Err(CheckError::BadVerdict(format!(
+            "{} alerts (limit {})",
+            v.alerts.len(),
+            limits.verdict_alerts
+        )));
+    }
+    for a in &v.alerts {
+        let user_ok = a.user.as_deref().is_none_or(|u| !long(u));
+        if !user_ok
+            || long(&a.summary)
+            || long(&a.action)
+            || a.symbols.len() > 64
+            || a.symbols.iter().any(|s| long(s))
+        {
+            return Err(CheckError::BadVerdict("an alert is oversized".into()));
+        }
     }
     Ok(())
 }

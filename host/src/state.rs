@@ -1,7 +1,9 @@
 //! The data of one message's store: limits, services and budgets.
 
+use crate::alerts::AlertSink;
 use crate::clock::Clock;
 use crate::limits::Limits;
+use crate::store::StateStore;
 use mailward_core::dns::Resolver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,12 +16,36 @@ pub struct Services {
     pub resolver: Arc<dyn Resolver>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// State across messages (the `state` import).
+    pub state: Arc<dyn StateStore>,
+    /// Where the alerts in verdicts go.
+    pub alerts: Arc<AlertSink>,
+}
+
+impl Services {
+    /// Services with alerts going to the log only.
+    pub fn new(resolver: Arc<dyn Resolver>, clock: Arc<dyn Clock>, state: Arc<dyn StateStore>) -> Self {
+        Services {
+            resolver,
+            clock,
+            state,
+            alerts: Arc::new(AlertSink::log_only()),
+        }
+    }
+
+    /// The same services with alerts going to `alerts`.
+    pub fn with_alerts(mut self, alerts: Arc<AlertSink>) -> Self {
+        self.alerts = alerts;
+        self
+    }
 }
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services")
             .field("clock", &self.clock)
+            .field("state", &self.state)
+            .field("alerts", &self.alerts)
             .finish_non_exhaustive()
     }
 }
@@ -36,6 +62,7 @@ pub(crate) struct MessageState {
     pub host_time: Duration,
     pub dns_queries: u32,
     pub dns_time: Duration,
+    pub state_calls: u32,
     /// Calls refused for budget; a guest that keeps calling is stopped.
     pub refused_calls: u32,
     pub log_lines: u32,
@@ -62,6 +89,7 @@ impl MessageState {
             host_time: Duration::ZERO,
             dns_queries: 0,
             dns_time: Duration::ZERO,
+            state_calls: 0,
             refused_calls: 0,
             log_lines: 0,
             abuse: None,
@@ -76,7 +104,7 @@ impl MessageState {
     /// Counts a refused call; after many, the guest is trapped.
     pub fn refuse(&mut self, what: &str) -> wasmtime::Result<()> {
         self.refused_calls += 1;
-        if self.refused_calls > 2 * self.limits.dns_queries.max(16) {
+        if self.refused_calls > 2 * self.limits.dns_queries.max(self.limits.state_calls).max(16) {
             let msg = format!("{} refused calls to {what}", self.refused_calls);
             self.abuse = Some(msg.clone());
             return Err(wasmtime::format_err!("{msg}"));

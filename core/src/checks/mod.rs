@@ -12,6 +12,7 @@ pub mod classifier;
 pub mod content;
 pub mod dkim;
 pub mod lookalike;
+pub mod outbound;
 pub mod sender_domain;
 pub mod spoof;
 pub mod urls;
@@ -20,7 +21,8 @@ use crate::config::Config;
 use crate::env::Env;
 use crate::message::Message;
 use crate::pack::RulePack;
-use crate::types::{Envelope, SmtpReply};
+use crate::pack::expr::Expr;
+use crate::types::{Action, Alert, Envelope, SmtpReply};
 
 /// Every symbol a code check can emit. The pack must score each of them;
 /// [`RulePack::compile`] refuses a pack that does not.
@@ -33,6 +35,7 @@ pub fn code_symbols() -> Vec<&'static str> {
         spoof::SYMBOLS,
         lookalike::SYMBOLS,
         urls::SYMBOLS,
+        outbound::SYMBOLS,
     ]
     .concat()
 }
@@ -77,6 +80,41 @@ pub struct Findings {
     unknown: Vec<String>,
     /// A reply text a check wants the gateway to give if it refuses.
     pub reply: Option<SmtpReply>,
+    /// Alerts raised for the operator.
+    pub alerts: Vec<Alert>,
+    /// The strictest action the score alone may lead to (forced actions of
+    /// symbols still apply); set by the outbound check, whose policy holds
+    /// rather than bounces authenticated users' mail.
+    pub score_action_cap: Option<Action>,
+}
+
+/// The findings as they would be scored now: the meta rules evaluated
+/// over a copy, without touching the findings (see [`Findings::preview`]).
+#[derive(Debug, Clone)]
+pub struct Preview {
+    fired: Vec<bool>,
+}
+
+impl Preview {
+    /// True when symbol number `index` fired (or its meta rule holds).
+    pub fn has(&self, index: usize) -> bool {
+        self.fired.get(index).copied().unwrap_or(false)
+    }
+
+    /// The total score of the fired symbols.
+    pub fn score(&self, pack: &RulePack) -> f64 {
+        self.fired
+            .iter()
+            .zip(&pack.symbols)
+            .filter(|(f, _)| **f)
+            .map(|(_, s)| s.score)
+            .sum()
+    }
+
+    /// True when `expr` (a meta-rule expression from pack data) holds.
+    pub fn holds(&self, expr: &Expr) -> bool {
+        expr.eval(&|i| self.has(i)) != 0.0
+    }
 }
 
 impl Findings {
@@ -86,7 +124,25 @@ impl Findings {
             fired: vec![None; symbols],
             unknown: Vec::new(),
             reply: None,
+            alerts: Vec::new(),
+            score_action_cap: None,
         }
+    }
+
+    /// The findings so far with the pack's meta rules evaluated, for a
+    /// check that acts on the message's judgement so far (the outbound
+    /// check reads the content score and the pack's credential-phishing
+    /// expression this way, as data, never by symbol name). The findings
+    /// themselves are unchanged; [`crate::verdict::finish`] evaluates the
+    /// meta rules for real at the end.
+    pub fn preview(&self, pack: &RulePack) -> Preview {
+        let mut fired: Vec<bool> = (0..pack.symbols.len()).map(|i| self.has_index(i)).collect();
+        for meta in &pack.metas {
+            if !fired[meta.symbol] && meta.expr.eval(&|i| fired.get(i).copied().unwrap_or(false)) != 0.0 {
+                fired[meta.symbol] = true;
+            }
+        }
+        Preview { fired }
     }
 
     /// Fires symbol number `index` with an option (may be empty).

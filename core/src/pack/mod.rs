@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// The contract version packs built from this crate implement.
-pub const CONTRACT_VERSION: &str = "mailward:filter@0.1.0";
+pub const CONTRACT_VERSION: &str = "mailward:filter@0.2.0";
 
 /// Largest compiled size allowed for one regex (bytes).
 const REGEX_SIZE_LIMIT: usize = 4 << 20;

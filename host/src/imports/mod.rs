@@ -4,6 +4,7 @@
 mod clock;
 mod dns;
 mod log;
+mod state;
 
 /// `mailward:filter/types` has only types; the trait is empty.
 impl crate::bindings::mailward::filter::types::Host for crate::state::MessageState {}
