@@ -106,10 +106,12 @@ impl MessageState {
 
 impl Host for MessageState {
     fn lookup(&mut self, q: Query) -> wasmtime::Result<Answer> {
+        self.call("dns.lookup")?;
         Ok(self.resolve(vec![q])?.pop().unwrap_or(Err(DnsError::Servfail)))
     }
 
     fn lookup_batch(&mut self, qs: Vec<Query>) -> wasmtime::Result<Vec<Answer>> {
+        self.call("dns.lookup-batch")?;
         if qs.len() > self.limits.dns_batch {
             self.refuse("dns batch")?;
             return Ok(vec![Err(DnsError::LimitExceeded); qs.len()]);

@@ -6,6 +6,7 @@ use crate::state::MessageState;
 
 impl Host for MessageState {
     fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.call("log.write")?;
         self.log_lines += 1;
         if self.log_lines > self.limits.log_lines {
             if self.log_lines == self.limits.log_lines + 1 {
