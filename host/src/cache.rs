@@ -93,19 +93,23 @@ impl CompileCache {
             tracing::warn!(path = %path.display(), "compile cache entry not used: {why}");
             return None;
         }
-        let file = fs::read(&path).ok()?;
+        let mut file = fs::read(&path).ok()?;
         let intact = file
             .strip_prefix(MAGIC)
             .filter(|rest| rest.len() > 65 && rest[64] == b'\n')
-            .and_then(|rest| {
+            .is_some_and(|rest| {
                 let (sum, body) = rest.split_at(65);
-                (sha256_hex(body).as_bytes() == &sum[..64]).then(|| body.to_vec())
+                sha256_hex(body).as_bytes() == &sum[..64]
             });
-        if intact.is_none() {
+        if !intact {
             tracing::warn!(path = %path.display(), "compile cache entry is corrupt; recompiling");
             let _ = fs::remove_file(&path);
+            return None;
         }
-        intact
+        // The body in place: an entry is tens of MiB (code and the
+        // pre-initialised memory), so no second buffer.
+        file.drain(..MAGIC.len() + 65);
+        Some(file)
     }
 
     /// Stores compiled bytes under `key`: written to a temporary file, then
