@@ -420,7 +420,8 @@ pub struct LoadTimings {
     pub load: Duration,
     /// Self-test.
     pub self_test: Duration,
-    /// The swap and recording it.
+    /// The atomic swap and the update of the previous packs (packs leaving
+    /// that list are freed afterwards, outside this time).
     pub swap: Duration,
     /// All of it.
     pub total: Duration,
@@ -944,16 +945,22 @@ impl PackManager {
         let t = Instant::now();
         let window = self.inner.config.rollback.window;
         let old = self.inner.active.swap(Some(new.clone()));
+        // Packs leaving the previous list are freed after the lock and the
+        // timing: unloading a compiled pack takes milliseconds.
+        let mut leaving = Vec::new();
         if let Some(old) = &old {
             let mut prev = lock(&self.inner.previous);
-            prev.retain(|p| p.pack().sha256 != old.pack().sha256 && p.pack().sha256 != new.pack().sha256);
+            leaving.extend(prev.extract_if(.., |p| {
+                p.pack().sha256 == old.pack().sha256 || p.pack().sha256 == new.pack().sha256
+            }));
             if kind == EventKind::Activated {
                 prev.push(old.clone());
             }
             let extra = prev.len().saturating_sub(self.inner.config.keep_previous);
-            prev.drain(..extra);
+            leaving.extend(prev.drain(..extra));
         }
         timings.swap = t.elapsed();
+        drop(leaving);
         timings.total = start.elapsed();
         let activated = new.summary(window);
         let replaced = old.map(|o| {
