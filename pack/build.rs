@@ -11,15 +11,18 @@
 //!    source with `-Zbuild-std` (`RUSTC_BOOTSTRAP=1`).
 //!
 //! Otherwise the build fails and says how to get either toolchain.
+//!
+//! The pack's self-test (`rules/selftest/default.toml`, messages inlined)
+//! is embedded as its `mailward-selftest` custom section; the host runs it
+//! before the pack may serve traffic.
 
+#[path = "build_support.rs"]
+mod build_support;
+
+use build_support::*;
 use std::env;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const TARGET: &str = "wasm32-unknown-unknown";
-const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
-const DEBIAN_CARGO: &str = "/usr/bin/cargo";
+use std::path::PathBuf;
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -70,17 +73,8 @@ fn main() {
         ])
         .args(["--crate-type", "cdylib"])
         .arg("--target-dir")
-        .arg(&target_dir)
-        // The guest wants speed and a small binary, not debug info.
-        .args(["--config", "profile.release.debug=false"])
-        .args(["--config", "profile.release.codegen-units=1"])
-        .args(["--config", "profile.release.opt-level=3"])
-        // 128-bit SIMD (memchr, aho-corasick and friends have wasm paths);
-        // wasmtime supports it on every platform it runs on.
-        .args([
-            "--config",
-            "target.wasm32-unknown-unknown.rustflags=[\"-Ctarget-feature=+simd128\"]",
-        ]);
+        .arg(&target_dir);
+    guest_build_config(&mut cmd);
     eprintln!("building the rule pack ({path}): {cmd:?}");
     let status = cmd
         .status()
@@ -96,107 +90,41 @@ fn main() {
         .join("mailward_guest.wasm");
     let module =
         fs::read(&module_path).unwrap_or_else(|e| fail(&format!("reading {}: {e}", module_path.display())));
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .unwrap_or_else(|e| fail(&format!("reading the guest module's component metadata: {e:#}")))
-        .validate(true)
-        .encode()
-        .unwrap_or_else(|e| fail(&format!("encoding the component: {e:#}")));
+    let mut component = encode_component(&module);
+    let suite = self_test_suite(&workspace.join("rules/selftest/default.toml"));
+    append_custom_section(&mut component, "mailward-selftest", suite.as_bytes());
     validate_component(&component);
     fs::write(&out, component).unwrap();
     println!("cargo:rustc-env=MAILWARD_PACK_BUILD_PATH={path}");
 }
 
-fn fail(msg: &str) -> ! {
-    eprintln!("error: {msg}");
-    panic!("{msg}");
-}
-
-fn validate_component(bytes: &[u8]) {
-    let mut v = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
-    if let Err(e) = v.validate_all(bytes) {
-        fail(&format!("the rule pack is not a valid component: {e}"));
-    }
-    if !wasmparser::Parser::is_component(bytes) {
-        fail("the rule pack is a core module, not a component");
-    }
-}
-
-/// Where the guest build keeps its own target directory: separate from the
-/// host build's (so the two cargo processes never wait on each other), and,
-/// under a shared `CARGO_TARGET_DIR`, separate per checkout (so two
-/// checkouts never overwrite each other's guest module).
-fn guest_target_dir(workspace: &Path) -> PathBuf {
-    match env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            workspace.hash(&mut h);
-            PathBuf::from(d).join(format!("wasm-guest-{:016x}", h.finish()))
-        }
-        None => workspace.join("target").join("wasm-guest"),
-    }
-}
-
-/// A cargo command that can build for wasm32, with the environment of the
-/// outer build removed, and the name of the path chosen.
-fn toolchain() -> Option<(&'static str, Command)> {
-    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    if has_wasm_std(&rustc) {
-        let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = clean_command(&cargo);
-        cmd.env("RUSTC", &rustc);
-        return Some(("rustup", cmd));
-    }
-    let debian_src = Path::new("/usr/lib/rustlib/src/rust/library");
-    if Path::new(DEBIAN_RUSTC).exists() && Path::new(DEBIAN_CARGO).exists() && debian_src.exists() {
-        let mut cmd = clean_command(DEBIAN_CARGO);
-        cmd.env("RUSTC", DEBIAN_RUSTC)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .arg("-Zbuild-std=std,panic_abort");
-        return Some(("debian-build-std", cmd));
-    }
-    None
-}
-
-fn has_wasm_std(rustc: &str) -> bool {
-    let Ok(out) = Command::new(rustc)
-        .args(["--print", "target-libdir", "--target", TARGET])
-        .output()
-    else {
-        return false;
-    };
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    out.status.success()
-        && fs::read_dir(&dir).is_ok_and(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
-        })
-}
-
-/// A command for `program` without the variables the outer cargo set for
-/// this build script (they describe the host build, not the guest's).
-fn clean_command(program: &str) -> Command {
-    let mut cmd = Command::new(program);
-    for (key, _) in env::vars_os() {
-        let key = key.to_string_lossy();
-        let keep = matches!(
-            key.as_ref(),
-            "CARGO_HOME" | "CARGO_MAKEFLAGS" | "RUSTUP_HOME" | "RUSTUP_TOOLCHAIN"
-        ) || key.starts_with("CARGO_NET_")
-            || key.starts_with("CARGO_HTTP_")
-            || key.starts_with("CARGO_REGISTRIES_");
-        let outer = key.starts_with("CARGO")
-            || key.starts_with("RUST")
-            || key.starts_with("DEP_")
-            || matches!(
-                key.as_ref(),
-                "TARGET" | "HOST" | "OUT_DIR" | "OPT_LEVEL" | "PROFILE" | "DEBUG" | "NUM_JOBS"
+/// The self-test suite with every `message-file` inlined as `message`, as
+/// the TOML the host reads from the pack's `mailward-selftest` section.
+fn self_test_suite(path: &std::path::Path) -> String {
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = fs::read_to_string(path).unwrap_or_else(|e| fail(&format!("reading {}: {e}", path.display())));
+    let mut doc: toml::Table =
+        toml::from_str(&text).unwrap_or_else(|e| fail(&format!("parsing {}: {e}", path.display())));
+    let base = path.parent().expect("the suite is in a directory");
+    let cases = doc
+        .get_mut("case")
+        .and_then(|c| c.as_array_mut())
+        .unwrap_or_else(|| fail(&format!("{}: no [[case]]", path.display())));
+    for case in cases {
+        let case = case
+            .as_table_mut()
+            .unwrap_or_else(|| fail("a [[case]] is not a table"));
+        if let Some(file) = case.remove("message-file") {
+            let file = base.join(
+                file.as_str()
+                    .unwrap_or_else(|| fail("message-file is not a string")),
             );
-        if outer && !keep {
-            cmd.env_remove(key.as_ref());
+            println!("cargo:rerun-if-changed={}", file.display());
+            let bytes = fs::read(&file).unwrap_or_else(|e| fail(&format!("reading {}: {e}", file.display())));
+            let text = String::from_utf8(bytes)
+                .unwrap_or_else(|_| fail(&format!("{} is not UTF-8 (use message-base64)", file.display())));
+            case.insert("message".into(), toml::Value::String(text));
         }
     }
-    cmd
+    toml::to_string(&doc).unwrap_or_else(|e| fail(&format!("writing the suite: {e}")))
 }

@@ -50,10 +50,12 @@ fn arc_sealed_message_passes_in_the_sandbox() {
         mailward_core::checks::arc::validate(&env, &mailward_core::message::Message::parse(&sealed), now);
     assert_eq!(native.chain.as_str(), "pass", "{}", native.reason);
     assert_eq!(native.hops[0].sealer, "forwarder.example");
-    let services = mailward_host::Services {
-        resolver: Arc::new(zone),
-        clock: Arc::new(mailward_host::ManualClock::new(now)),
-    };
+    let state = Arc::new(mailward_host::EmbeddedStore::in_memory().expect("in-memory state"));
+    let services = mailward_host::Services::new(
+        Arc::new(zone),
+        Arc::new(mailward_host::ManualClock::new(now)),
+        state,
+    );
     let engine = mailward_host::EngineConfig {
         cache_dir: Some(mailward_tests::cache_dir()),
         ..mailward_host::EngineConfig::default()

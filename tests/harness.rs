@@ -227,3 +227,41 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// An engine using the shared test compile cache.
+pub fn engine() -> Arc<mailward_host::Engine> {
+    Arc::new(
+        mailward_host::Engine::new(EngineConfig {
+            cache_dir: Some(cache_dir()),
+            max_concurrent: 16,
+            ..EngineConfig::default()
+        })
+        .expect("the engine builds"),
+    )
+}
+
+/// Services answering DNS from `resolver`, showing the time [`NOW`].
+pub fn services(resolver: Arc<dyn Resolver>) -> Services {
+    let state = Arc::new(mailward_host::EmbeddedStore::in_memory().expect("in-memory state"));
+    Services::new(resolver, Arc::new(ManualClock::new(NOW)), state)
+}
+
+/// Services answering DNS from the seed scenario's zone.
+pub fn seed_services() -> Services {
+    services(Arc::new(zone(
+        &String::from_utf8(read("seed/something.com.zone.yml")).unwrap(),
+    )))
+}
+
+/// A fresh, empty directory under the system's temp directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mailward-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("creating a temp dir");
+    d
+}
+
+/// The envelope the seed's phishing mail arrived with.
+pub fn seed_envelope() -> Envelope {
+    inbound("203.0.113.66", "admin@something.com")
+}

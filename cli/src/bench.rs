@@ -44,6 +44,22 @@ pub struct BenchArgs {
     /// gets a `+N` tag).
     #[arg(long, default_value_t = 1)]
     users: usize,
+    /// Instead: hot-swap packs this many times while checking the messages
+    /// continuously on `--threads` threads, alternating the pack
+    /// (`--rules` or built-in) and `--swap-with`, and injecting a bad pack
+    /// every `--bad-every` swaps; reports swap latency (cold and from the
+    /// compile cache) and failed messages.
+    #[arg(long, value_name = "N", requires = "swap_with")]
+    swaps: Option<usize>,
+    /// The second pack for `--swaps`.
+    #[arg(long, value_name = "PACK.wasm")]
+    swap_with: Option<PathBuf>,
+    /// Checking threads for `--swaps`.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Inject a bad (truncated) pack every this many swaps (0: never).
+    #[arg(long, default_value_t = 10)]
+    bad_every: usize,
 }
 
 /// A fresh embedded store in a temporary directory.
@@ -86,6 +102,9 @@ fn timed(items: usize, min: Duration, mut f: impl FnMut(usize)) -> (usize, Durat
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.swaps.is_some() {
+        return crate::bench::swap(a);
+    }
     let mut items = corpus::read_all(&a.paths)?;
     if let Some(l) = a.limit {
         items.truncate(l);
@@ -287,6 +306,203 @@ pub fn run(a: BenchArgs) -> Result<()> {
     drop(native_state);
     for d in &temp_dirs {
         let _ = std::fs::remove_dir_all(d);
+    }
+    Ok(())
+}
+
+/// Percentile of sorted durations.
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
+}
+
+/// `--swaps`: hot swaps under load.
+fn swap(a: BenchArgs) -> Result<()> {
+    use mailward_host::{PackCandidate, Readiness};
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let swaps = a.swaps.unwrap_or(0);
+    let mut items = corpus::read_all(&a.paths)?;
+    if let Some(l) = a.limit {
+        items.truncate(l);
+    }
+    if items.is_empty() {
+        bail!("no messages under {:?}", a.paths);
+    }
+    let envelopes: Vec<Envelope> = items.iter().map(|i| a.envelope.envelope(&i.bytes)).collect();
+    // A fresh compile cache, so the first load of each pack is cold.
+    let cache_dir = std::env::temp_dir().join(format!("mailward-swap-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache_dir);
+    let mut pa = a.pack.clone();
+    pa.cache_dir = Some(cache_dir.clone());
+    pa.no_cache = false;
+    let file = pa.file()?;
+    let manager = pa.manager(&file, None)?;
+    let first = match &a.pack.rules {
+        Some(p) => PackCandidate::from_file(p)?,
+        None => PackCandidate::built_in(mailward_pack::DEFAULT_PACK),
+    };
+    let second = PackCandidate::from_file(a.swap_with.as_ref().expect("clap requires --swap-with"))?;
+    let bad = PackCandidate::from_bytes(second.bytes[..second.bytes.len() / 2].to_vec(), None, "truncated");
+
+    let t = Instant::now();
+    let r1 = manager.load(first.clone())?;
+    let cold_first = t.elapsed();
+    let t = Instant::now();
+    let r2 = manager.load(second.clone())?;
+    let cold_second = t.elapsed();
+    let versions = [r1.activated.version.clone(), r2.activated.version.clone()];
+    if versions[0] == versions[1] {
+        bail!(
+            "the two packs have the same version ({}); give two versions",
+            versions[0]
+        );
+    }
+
+    let stop = AtomicBool::new(false);
+    let checked = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let seen: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+    let mut cached = Vec::new();
+    let mut phases = mailward_host::LoadTimings::default();
+    let mut swap_errors = 0usize;
+    let mut bad_rejected = 0usize;
+    let t_all = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        for k in 0..a.threads.max(1) {
+            let (manager, items, envelopes, stop, checked, failed, seen) =
+                (&manager, &items, &envelopes, &stop, &checked, &failed, &seen);
+            scope.spawn(move || {
+                let mut local: BTreeMap<String, usize> = BTreeMap::new();
+                let mut i = k;
+                while !stop.load(Ordering::Relaxed) {
+                    let j = i % items.len();
+                    let d = manager.check(&envelopes[j], &items[j].bytes);
+                    if d.failure.is_some() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    *local.entry(d.verdict.rule_pack.version.clone()).or_default() += 1;
+                    checked.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+                let mut s = seen.lock().unwrap_or_else(|p| p.into_inner());
+                for (v, n) in local {
+                    *s.entry(v).or_default() += n;
+                }
+            });
+        }
+        let mut next_first = true;
+        for n in 0..swaps {
+            if a.bad_every > 0 && n % a.bad_every == a.bad_every - 1 {
+                match manager.load(bad.clone()) {
+                    Err(_) => bad_rejected += 1,
+                    Ok(_) => swap_errors += 1,
+                }
+            }
+            let c = if next_first { first.clone() } else { second.clone() };
+            next_first = !next_first;
+            let t = Instant::now();
+            match manager.load(c) {
+                Ok(r) => {
+                    let took = t.elapsed();
+                    if r.readiness == Some(Readiness::Cached) {
+                        cached.push(took);
+                        phases.verify += r.timings.verify;
+                        phases.load += r.timings.load;
+                        phases.self_test += r.timings.self_test;
+                        phases.swap += r.timings.swap;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("swap {n} failed: {e}");
+                    swap_errors += 1;
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        Ok(())
+    })?;
+    let elapsed = t_all.elapsed();
+    let _ = std::fs::remove_dir_all(&cache_dir);
+    cached.sort();
+    let per = |d: Duration| ms(d / u32::try_from(cached.len().max(1)).unwrap_or(u32::MAX));
+    let seen = seen.into_inner().unwrap_or_else(|p| p.into_inner());
+    let foreign: usize = seen
+        .iter()
+        .filter(|(v, _)| !versions.contains(v))
+        .map(|(_, n)| n)
+        .sum();
+    let checked = checked.into_inner();
+    let failed = failed.into_inner();
+    let report = serde_json::json!({
+        "swaps": swaps,
+        "threads": a.threads.max(1),
+        "versions": versions,
+        "messages_checked": checked,
+        "messages_per_s": (checked as f64 / elapsed.as_secs_f64()).round(),
+        "failed_messages": failed,
+        "verdicts_by_version": seen,
+        "verdicts_of_other_versions": foreign,
+        "bad_packs_injected": swaps.checked_div(a.bad_every).unwrap_or(0),
+        "bad_packs_rejected": bad_rejected,
+        "swap_errors": swap_errors,
+        "swap_cold_ms": [ms(cold_first), ms(cold_second)],
+        "swap_cached_ms": {
+            "count": cached.len(),
+            "p50": ms(pct(&cached, 0.5)),
+            "p95": ms(pct(&cached, 0.95)),
+            "max": ms(cached.last().copied().unwrap_or_default()),
+            "mean_phases": {
+                "verify": per(phases.verify),
+                "validate_compile_cache_configure": per(phases.load),
+                "self_test": per(phases.self_test),
+                "swap": per(phases.swap),
+            },
+        },
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "swaps             {swaps} ({} threads checking meanwhile)",
+            a.threads.max(1)
+        );
+        println!(
+            "messages          {checked} checked, {failed} failed, {foreign} with another version ({:.0} msgs/s)",
+            checked as f64 / elapsed.as_secs_f64()
+        );
+        println!("versions          {seen:?}");
+        println!(
+            "swap cold         {:.1} ms ({}), {:.1} ms ({})",
+            ms(cold_first),
+            versions[0],
+            ms(cold_second),
+            versions[1]
+        );
+        println!(
+            "swap cached       p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms ({} swaps)",
+            ms(pct(&cached, 0.5)),
+            ms(pct(&cached, 0.95)),
+            ms(cached.last().copied().unwrap_or_default()),
+            cached.len()
+        );
+        println!(
+            "cached phases     {:.1} ms verify, {:.1} ms validate + cache + contract, {:.1} ms self-test, {:.3} ms swap (mean)",
+            per(phases.verify),
+            per(phases.load),
+            per(phases.self_test),
+            per(phases.swap)
+        );
+        println!("bad packs         {bad_rejected} injected and rejected; swap errors {swap_errors}");
     }
     Ok(())
 }

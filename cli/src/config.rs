@@ -3,7 +3,9 @@
 
 use anyhow::{Context, Result, bail};
 use mailward_core::Settings;
-use mailward_host::{AlertSink, StateSpec};
+use mailward_host::{
+    AlertSink, FailPolicy, ManagerConfig, RollbackPolicy, StateSpec, TrustedKeys, selftest::Suite,
+};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +26,11 @@ pub struct FileConfig {
     pub state: StateSection,
     /// Where alerts go besides the log.
     pub alerts: AlertsSection,
+    /// What a message the sandbox fails on gets.
+    pub failure: FailureSection,
+    /// Where relative paths are resolved (the file's directory).
+    #[serde(skip)]
+    pub base: PathBuf,
 }
 
 /// `[state]`.
@@ -58,6 +65,40 @@ pub struct RulesConfig {
     pub path: Option<PathBuf>,
     /// The compile cache directory.
     pub cache_dir: Option<PathBuf>,
+    /// The pack store (state directory) the daemon runs from.
+    pub state_dir: Option<PathBuf>,
+    /// A directory watched for new packs.
+    pub watch_dir: Option<PathBuf>,
+    /// How often the watched directory and the store are looked at.
+    pub watch_interval_ms: Option<u64>,
+    /// Public keys (files, or inline `ed25519:BASE64`) that may sign packs.
+    pub trusted_keys: Vec<String>,
+    /// The operator's own self-test suite.
+    pub self_test: Option<PathBuf>,
+    /// Refuse packs without any self-test case.
+    pub require_self_test: bool,
+    /// Earlier packs kept for rollback.
+    pub keep_previous: Option<usize>,
+    /// Automatic rollback.
+    pub rollback: RollbackSection,
+}
+
+/// `[rules.rollback]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RollbackSection {
+    /// Messages watched after a swap (0: off).
+    pub window: Option<u32>,
+    /// Failure share that triggers rollback.
+    pub max_failure_rate: Option<f64>,
+}
+
+/// `[failure]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FailureSection {
+    /// `fail-open`, `tempfail` (default) or `fail-closed`.
+    pub policy: Option<String>,
 }
 
 /// `[dns]`.
@@ -88,6 +129,22 @@ pub struct LimitsSection {
     pub dns_queries: Option<u32>,
     /// DNS wall time per message.
     pub dns_time_ms: Option<u64>,
+    /// Guest CPU time for starting a pack.
+    pub startup_time_ms: Option<u64>,
+    /// Host calls per message.
+    pub host_calls: Option<u32>,
+    /// Questions per DNS batch.
+    pub dns_batch: Option<usize>,
+    /// Log lines per message.
+    pub log_lines: Option<u32>,
+    /// Symbols per verdict.
+    pub verdict_symbols: Option<usize>,
+    /// Headers per verdict.
+    pub verdict_headers: Option<usize>,
+    /// Bytes of one string in a verdict.
+    pub verdict_string_bytes: Option<usize>,
+    /// Bytes of all strings in a verdict.
+    pub verdict_bytes: Option<usize>,
 }
 
 impl FileConfig {
@@ -98,6 +155,7 @@ impl FileConfig {
         let mut c: FileConfig =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        c.base = base.to_path_buf();
         let fix = |p: &mut Option<PathBuf>| {
             if let Some(p) = p
                 && p.is_relative()
@@ -107,6 +165,9 @@ impl FileConfig {
         };
         fix(&mut c.rules.path);
         fix(&mut c.rules.cache_dir);
+        fix(&mut c.rules.state_dir);
+        fix(&mut c.rules.watch_dir);
+        fix(&mut c.rules.self_test);
         fix(&mut c.dns.zone);
         fix(&mut c.state.path);
         Ok(c)
@@ -148,6 +209,59 @@ impl FileConfig {
         }
     }
 
+    /// The fail policy.
+    pub fn fail_policy(&self) -> Result<FailPolicy> {
+        match &self.failure.policy {
+            Some(p) => p.parse().map_err(anyhow::Error::msg),
+            None => Ok(FailPolicy::default()),
+        }
+    }
+
+    /// The pack manager's configuration (keys, self-test, rollback,
+    /// limits, policy), with `extra_keys` trusted besides the file's.
+    pub fn manager_config(&self, extra_keys: &[String]) -> Result<ManagerConfig> {
+        let mut specs = self.rules.trusted_keys.clone();
+        specs.extend(extra_keys.iter().cloned());
+        let base = if self.base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            self.base.as_path()
+        };
+        let trusted_keys = TrustedKeys::from_specs(&specs, base).context("reading the trusted keys")?;
+        let self_test = match &self.rules.self_test {
+            Some(p) => Some(Suite::read(p)?),
+            None => None,
+        };
+        let defaults = RollbackPolicy::default();
+        let rollback = RollbackPolicy {
+            window: self.rules.rollback.window.unwrap_or(defaults.window),
+            max_failure_rate: self
+                .rules
+                .rollback
+                .max_failure_rate
+                .unwrap_or(defaults.max_failure_rate),
+        };
+        if !(0.0..=1.0).contains(&rollback.max_failure_rate) {
+            anyhow::bail!("[rules.rollback] max-failure-rate must be between 0 and 1");
+        }
+        Ok(ManagerConfig {
+            settings: self.policy.clone(),
+            limits: self.limits(),
+            fail_policy: self.fail_policy()?,
+            trusted_keys,
+            self_test,
+            require_self_test: self.rules.require_self_test,
+            rollback,
+            keep_previous: self.rules.keep_previous.unwrap_or(3),
+            built_in: Some(mailward_pack::DEFAULT_PACK),
+        })
+    }
+
+    /// How often to look at the watched directory and the store.
+    pub fn watch_interval(&self) -> Duration {
+        Duration::from_millis(self.rules.watch_interval_ms.unwrap_or(1000))
+    }
+
     /// The sandbox limits.
     pub fn limits(&self) -> mailward_host::Limits {
         let mut l = mailward_host::Limits::default();
@@ -166,6 +280,30 @@ impl FileConfig {
         }
         if let Some(ms) = s.dns_time_ms {
             l.dns_time = std::time::Duration::from_millis(ms);
+        }
+        if let Some(ms) = s.startup_time_ms {
+            l.startup_time = std::time::Duration::from_millis(ms);
+        }
+        if let Some(n) = s.host_calls {
+            l.host_calls = n;
+        }
+        if let Some(n) = s.dns_batch {
+            l.dns_batch = n;
+        }
+        if let Some(n) = s.log_lines {
+            l.log_lines = n;
+        }
+        if let Some(n) = s.verdict_symbols {
+            l.verdict_symbols = n;
+        }
+        if let Some(n) = s.verdict_headers {
+            l.verdict_headers = n;
+        }
+        if let Some(n) = s.verdict_string_bytes {
+            l.verdict_string_bytes = n;
+        }
+        if let Some(n) = s.verdict_bytes {
+            l.verdict_bytes = n;
         }
         l
     }
@@ -204,6 +342,21 @@ mod tests {
         let mut f = mailward_rules::default_filter().unwrap();
         f.configure(&c.policy).unwrap();
         assert!(f.config().outbound.is_some());
+        assert_eq!(c.limits().guest_time, Duration::from_millis(500));
+        assert_eq!(c.fail_policy().unwrap(), FailPolicy::Tempfail);
+        assert_eq!(c.rules.rollback.window, Some(200));
+        assert_eq!(c.rules.rollback.max_failure_rate, Some(0.05));
+        let m = c.manager_config(&[]).unwrap();
+        assert!(m.trusted_keys.is_empty(), "the example's keys are commented out");
+        assert_eq!(m.keep_previous, 3);
+    }
+
+    #[test]
+    fn fail_policy_names_are_checked() {
+        let c: FileConfig = toml::from_str("[failure]\npolicy = \"fail-open\"\n").unwrap();
+        assert_eq!(c.fail_policy().unwrap(), FailPolicy::FailOpen);
+        let c: FileConfig = toml::from_str("[failure]\npolicy = \"open\"\n").unwrap();
+        assert!(c.fail_policy().is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! 0 accept, 10 add-header, 11 quarantine, 12 reject, 13 tempfail.
 //! Every command: 1 error (unreadable input, bad configuration, a pack that
 //! does not load), 2 usage error, 3 the sandbox failed on a message (trap,
-//! time or memory limit; `scan` and `check`).
+//! time or memory limit; `scan` and `check`; the verdict printed is the fail
+//! policy's).
 
 mod bench;
 mod config;
@@ -12,6 +13,8 @@ mod corpus;
 mod output;
 mod replay;
 mod users;
+mod pack_cmd;
+mod rules_cmd;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -19,8 +22,8 @@ use config::FileConfig;
 use mailward_core::dns::Resolver;
 use mailward_core::{Action, Direction, Envelope, Settings};
 use mailward_host::{
-    AlertSink, Clock, DnsConfig, EngineConfig, HickoryResolver, ManualClock, Sandbox, Services, StateStore,
-    SystemClock, ZoneResolver,
+    AlertSink, Clock, DnsConfig, Engine, EngineConfig, FailPolicy, HickoryResolver, ManualClock,
+    PackCandidate, PackManager, PackStore, Sandbox, Services, StateStore, SystemClock, ZoneResolver,
 };
 use std::io::Read;
 use std::net::IpAddr;
@@ -60,6 +63,12 @@ enum Command {
     /// Replay a log of submissions in virtual time and summarise what the
     /// outbound policy did (restrictions, alerts, deliveries).
     Replay(replay::ReplayArgs),
+    /// Sign, verify and prepare rule pack files (keygen, sign, verify, embed-selftest).
+    #[command(subcommand)]
+    Pack(pack_cmd::PackCmd),
+    /// Manage the active rule pack in a state directory (load, rollback, status, watch).
+    #[command(subcommand)]
+    Rules(rules_cmd::RulesCmd),
 }
 
 /// Which pack, with which deployment settings and services.
@@ -95,6 +104,14 @@ struct PackArgs {
     /// A pack option, overriding `[policy.options]` (repeatable).
     #[arg(long = "option", value_name = "KEY=VALUE")]
     options: Vec<String>,
+    /// Run the pack recorded as active in this state directory (see
+    /// `mailward rules`); default: `[rules] state-dir`.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Trust this public key (file or `ed25519:BASE64`) to sign packs, in
+    /// addition to `[rules] trusted-keys` (repeatable).
+    #[arg(long = "trusted-key", value_name = "KEY")]
+    trusted_keys: Vec<String>,
 }
 
 /// The SMTP envelope.
@@ -168,6 +185,8 @@ fn main() -> ExitCode {
         Command::Info(a) => info(a),
         Command::Users(a) => users::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Pack(c) => pack_cmd::run(c),
+        Command::Rules(c) => rules_cmd::run(c),
     };
     match result {
         Ok(code) => code,
@@ -181,14 +200,18 @@ fn main() -> ExitCode {
 /// Everything a command needs to run the pack.
 struct Setup {
     sandbox: Sandbox,
+    manager: PackManager,
     settings: Settings,
     resolver: Arc<dyn Resolver>,
     state: Arc<dyn StateStore>,
     alerts: Arc<AlertSink>,
+    policy: FailPolicy,
+    now: Option<u64>,
 }
 
 impl Setup {
-    /// Waits for queued webhook alerts before the command exits.
+    /// Waits for queued webhook alerts and saves state before the command
+    /// exits.
     fn finish(&self) {
         if !self.alerts.flush(std::time::Duration::from_secs(30)) {
             eprintln!("mailward: warning: some webhook alerts were not delivered in time");
@@ -200,22 +223,12 @@ impl Setup {
 }
 
 impl PackArgs {
-    /// The configuration file (or the defaults).
+    /// The configuration file (or the defaults), with `--option`s applied.
     fn file(&self) -> Result<FileConfig> {
-        match &self.config {
-            Some(p) => FileConfig::load(p),
-            None => Ok(FileConfig::default()),
-        }
-    }
-
-    fn setup(&self) -> Result<Setup> {
-        self.setup_with(None, None)
-    }
-
-    /// Sets up with a given clock and state store instead of the
-    /// configured ones.
-    fn setup_with(&self, clock: Option<Arc<dyn Clock>>, state: Option<Arc<dyn StateStore>>) -> Result<Setup> {
-        let mut file = self.file()?;
+        let mut file = match &self.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
         for kv in &self.options {
             let (k, v) = kv
                 .split_once('=')
@@ -225,6 +238,27 @@ impl PackArgs {
                 .options
                 .push((k.trim().to_string(), v.trim().to_string()));
         }
+        Ok(file)
+    }
+
+    /// The state directory, from the flag or the file.
+    fn state_dir(&self, file: &FileConfig) -> Option<PathBuf> {
+        self.state_dir.clone().or(file.rules.state_dir.clone())
+    }
+
+    /// The configured services: resolver, clock, state store and alerts.
+    fn services(&self, file: &FileConfig) -> Result<Services> {
+        self.services_with(file, None, None)
+    }
+
+    /// The services with a given clock and state store instead of the
+    /// configured ones.
+    fn services_with(
+        &self,
+        file: &FileConfig,
+        clock: Option<Arc<dyn Clock>>,
+        state: Option<Arc<dyn StateStore>>,
+    ) -> Result<Services> {
         let zone = self.dns_zone.clone().or(file.dns.zone.clone());
         let resolver: Arc<dyn Resolver> = match zone {
             _ if self.offline => Arc::new(mailward_core::dns::Offline),
@@ -260,11 +294,10 @@ impl PackArgs {
             }
         };
         let alerts = Arc::new(file.alert_sink()?);
-        let rules = self.rules.clone().or(file.rules.path.clone());
-        let bytes = match &rules {
-            Some(p) => mailward_host::read_pack(p)?,
-            None => mailward_pack::DEFAULT_PACK.to_vec(),
-        };
+        Ok(Services::new(resolver, clock, state).with_alerts(alerts))
+    }
+
+    fn engine(&self, file: &FileConfig) -> Result<Arc<Engine>> {
         let mut engine = EngineConfig::default();
         if let Some(d) = self.cache_dir.as_ref().or(file.rules.cache_dir.as_ref()) {
             engine.cache_dir = Some(d.clone());
@@ -272,24 +305,71 @@ impl PackArgs {
         if self.no_cache {
             engine.cache_dir = None;
         }
-        let limits = file.limits();
-        engine.max_memory_bytes = limits.max_memory_bytes;
-        let services = Services::new(resolver.clone(), clock, state.clone()).with_alerts(alerts.clone());
-        let sandbox =
-            mailward_host::sandbox(engine, &bytes, &file.policy, services, limits).with_context(|| {
-                format!(
-                    "loading rule pack {}",
-                    rules
-                        .as_ref()
-                        .map_or("(built-in)".to_string(), |p| p.display().to_string())
-                )
-            })?;
+        engine.max_memory_bytes = file.limits().max_memory_bytes;
+        Ok(Arc::new(Engine::new(engine)?))
+    }
+
+    /// A pack manager with this deployment's configuration and `store`.
+    fn manager(&self, file: &FileConfig, store: Option<PackStore>) -> Result<PackManager> {
+        let services = self.services(file)?;
+        self.manager_with(file, store, services)
+    }
+
+    fn manager_with(&self, file: &FileConfig, store: Option<PackStore>, services: Services) -> Result<PackManager> {
+        let config = file.manager_config(&self.trusted_keys)?;
+        Ok(PackManager::new(self.engine(file)?, services, config, store))
+    }
+
+    fn setup(&self) -> Result<Setup> {
+        self.setup_with(None, None)
+    }
+
+    /// Loads the pack through the whole lifecycle pipeline (signature when
+    /// keys are configured, compile or cache, contract, configure,
+    /// self-test): `--rules`, else the state directory's active pack, else
+    /// `[rules] path`, else the built-in pack. `clock` and `state` replace
+    /// the configured ones when given.
+    fn setup_with(&self, clock: Option<Arc<dyn Clock>>, state: Option<Arc<dyn StateStore>>) -> Result<Setup> {
+        let file = self.file()?;
+        let services = self.services_with(&file, clock, state)?;
+        let manager = self.manager_with(&file, None, services.clone())?;
+        let (candidate, what) = if let Some(p) = &self.rules {
+            (PackCandidate::from_file(p)?, p.display().to_string())
+        } else if let Some(dir) = self.state_dir(&file) {
+            let store = PackStore::open(&dir).map_err(anyhow::Error::msg)?;
+            let state = store.read().map_err(anyhow::Error::msg)?;
+            match state.active {
+                Some(e) if e.origin != mailward_host::Origin::BuiltIn => {
+                    let mut c = PackCandidate::from_file(&store.pack_path(&e.sha256))?;
+                    c.origin = e.origin.clone();
+                    (c, format!("{} (active in {})", e.label(), dir.display()))
+                }
+                _ => (
+                    PackCandidate::built_in(mailward_pack::DEFAULT_PACK),
+                    "(built-in)".into(),
+                ),
+            }
+        } else if let Some(p) = &file.rules.path {
+            (PackCandidate::from_file(p)?, p.display().to_string())
+        } else {
+            (
+                PackCandidate::built_in(mailward_pack::DEFAULT_PACK),
+                "(built-in)".into(),
+            )
+        };
+        manager
+            .load(candidate)
+            .with_context(|| format!("loading rule pack {what}"))?;
+        let active = manager.active().context("no pack is active")?;
         Ok(Setup {
-            sandbox,
+            sandbox: active.sandbox().clone(),
+            resolver: services.resolver.clone(),
+            state: services.state.clone(),
+            alerts: services.alerts.clone(),
+            policy: manager.config().fail_policy,
+            manager,
             settings: file.policy,
-            resolver,
-            state,
-            alerts,
+            now: self.now,
         })
     }
 }
@@ -344,19 +424,20 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
         .unwrap_or_default();
     let setup = a.pack.setup()?;
     let envelope = a.envelope.envelope(&message);
-    let result = setup.sandbox.check(&envelope, &message);
+    let d = setup.sandbox.decide(&envelope, &message, setup.policy);
     setup.finish();
-    match result {
-        Ok(v) => {
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                print!("{}", output::human(&v));
-            }
-            Ok(exit_for(v.action))
-        }
-        Err(e) => {
-            eprintln!("mailward: the sandbox failed on this message: {e}");
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&d.verdict)?);
+    } else {
+        print!("{}", output::human(&d.verdict));
+    }
+    match d.failure {
+        None => Ok(exit_for(d.verdict.action)),
+        Some(e) => {
+            eprintln!(
+                "mailward: the sandbox failed on this message: {e} (fail policy {})",
+                setup.policy
+            );
             Ok(ExitCode::from(EXIT_SANDBOX_FAILURE))
         }
     }
@@ -378,6 +459,10 @@ fn info(a: PackArgs) -> Result<ExitCode> {
     println!("contract:  {}", p.info.contract);
     println!("about:     {}", p.info.description);
     println!("sha256:    {}", p.sha256);
+    if let Some(a) = setup.manager.active() {
+        println!("trust:     {}", a.trust);
+        println!("self-test: {} cases passed", a.self_test.ran);
+    }
     println!(
         "readiness: {:?} in {:.1} ms",
         p.readiness,
@@ -400,7 +485,7 @@ fn scan(a: ScanArgs) -> Result<ExitCode> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let summary = output::scan(&setup.sandbox, &a.envelope, &files, jobs, a.json)?;
+    let summary = output::scan(&setup.sandbox, setup.policy, &a.envelope, &files, jobs, a.json)?;
     setup.finish();
     Ok(if summary.failures > 0 {
         ExitCode::from(EXIT_SANDBOX_FAILURE)

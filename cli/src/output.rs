@@ -5,7 +5,7 @@ use crate::corpus;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use mailward_core::{Action, Verdict};
-use mailward_host::Sandbox;
+use mailward_host::{FailPolicy, Sandbox};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
@@ -73,12 +73,14 @@ pub struct Summary {
 
 enum Outcome {
     Verdict(String, Box<Verdict>),
-    Failure(String, String),
+    /// The sandbox failed: the error, and the fail policy's verdict.
+    Failure(String, String, Option<Box<Verdict>>),
 }
 
 /// Checks every message in `files` on `jobs` threads.
 pub fn scan(
     sandbox: &Sandbox,
+    policy: FailPolicy,
     env: &EnvelopeArgs,
     files: &[PathBuf],
     jobs: usize,
@@ -110,16 +112,20 @@ pub fn scan(
                     let items = match std::fs::read(path) {
                         Ok(bytes) => corpus::messages_in(path, bytes),
                         Err(e) => {
-                            let _ =
-                                tx.send(Outcome::Failure(path.display().to_string(), format!("read: {e}")));
+                            let _ = tx.send(Outcome::Failure(
+                                path.display().to_string(),
+                                format!("read: {e}"),
+                                None,
+                            ));
                             continue;
                         }
                     };
                     for item in items {
                         let envelope = env.envelope(&item.bytes);
-                        let out = match sandbox.check(&envelope, &item.bytes) {
-                            Ok(v) => Outcome::Verdict(item.label, Box::new(v)),
-                            Err(e) => Outcome::Failure(item.label, e.to_string()),
+                        let d = sandbox.decide(&envelope, &item.bytes, policy);
+                        let out = match d.failure {
+                            None => Outcome::Verdict(item.label, Box::new(d.verdict)),
+                            Some(e) => Outcome::Failure(item.label, e.to_string(), Some(Box::new(d.verdict))),
                         };
                         if tx.send(out).is_err() {
                             return;
@@ -165,13 +171,27 @@ pub fn scan(
                         })?;
                     }
                 }
-                Outcome::Failure(label, err) => {
+                Outcome::Failure(label, err, verdict) => {
                     summary.failures += 1;
+                    let action = verdict.as_ref().map(|v| v.action);
                     if json {
-                        writeln!(out, "{}", serde_json::json!({"path": label, "error": err}))?;
+                        writeln!(
+                            out,
+                            "{}",
+                            serde_json::json!({"path": label, "error": err, "action": action})
+                        )?;
                     } else {
-                        progress
-                            .suspend(|| writeln!(out, "{:<10} {:>7}  {}  {}", "FAILED", "-", label, err))?;
+                        progress.suspend(|| {
+                            writeln!(
+                                out,
+                                "{:<10} {:>7}  {}  {} (fail policy: {})",
+                                "FAILED",
+                                "-",
+                                label,
+                                err,
+                                action.map_or("-", |a| a.as_str())
+                            )
+                        })?;
                     }
                 }
             }

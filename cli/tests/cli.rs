@@ -291,3 +291,362 @@ fn replay_prints_verdicts_and_summarises_restrictions() {
     assert_eq!(s["policy"]["measures"]["spam_delivered_before_block_max"], 0);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A fresh temp directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mailward-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn pack_keygen_sign_and_verify() {
+    let dir = scratch("sign");
+    let key = dir.join("vendor.key");
+    let out = mailward(&["pack", "keygen", "--out", s(&key)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pubkey = dir.join("vendor.key.pub");
+    assert!(text(&std::fs::read(&pubkey).unwrap()).starts_with("ed25519:"));
+    let pack = dir.join("v2.wasm");
+    std::fs::write(&pack, mailward_fixtures::default_pack_v2()).unwrap();
+    let out = mailward(&["pack", "sign", "--key", s(&key), s(&pack)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(dir.join("v2.wasm.sig").exists());
+    let out = mailward(&["pack", "verify", "--pub", s(&pubkey), s(&pack)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("good signature (signed by"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Another key is not trusted.
+    let other = dir.join("other.key");
+    assert_eq!(
+        mailward(&["pack", "keygen", "--out", s(&other)]).status.code(),
+        Some(0)
+    );
+    let out = mailward(&["pack", "verify", "--pub", s(&dir.join("other.key.pub")), s(&pack)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not a trusted key"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A changed pack no longer matches its signature.
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&pack, bytes).unwrap();
+    let out = mailward(&["pack", "verify", "--pub", s(&pubkey), s(&pack)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("different file"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn version_in_state(state: &Path) -> String {
+    let out = mailward(&[
+        "check",
+        data("seed/seed-phish.eml").to_str().unwrap(),
+        "--offline",
+        "--state-dir",
+        s(state),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    v["rule_pack"]["version"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn rules_load_status_and_rollback_work_on_a_state_directory() {
+    let dir = scratch("rules");
+    let state = dir.join("state");
+    let v1 = mailward_fixtures::default_version();
+    let v2 = mailward_fixtures::v2_version();
+    let out = mailward(&["rules", "status", "--state-dir", s(&state)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("none recorded"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        version_in_state(&state),
+        v1,
+        "an empty state runs the built-in pack"
+    );
+
+    let pack = dir.join("v2.wasm");
+    std::fs::write(&pack, mailward_fixtures::default_pack_v2()).unwrap();
+    let out = mailward(&["rules", "load", s(&pack), "--state-dir", s(&state)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!(
+            "loaded mailward-default {v2} (unsigned (no keys configured);"
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains("4 self-test cases"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(version_in_state(&state), v2);
+
+    // A bad pack is refused with its reason; v2 stays.
+    let bad = dir.join("bad.wasm");
+    std::fs::write(&bad, mailward_fixtures::WRONG_MAJOR).unwrap();
+    let out = mailward(&["rules", "load", s(&bad), "--state-dir", s(&state)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the pack implements mailward:filter@1.0.0"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(version_in_state(&state), v2);
+
+    let out = mailward(&["rules", "status", "--state-dir", s(&state), "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["active"]["version"], v2.as_str());
+    assert_eq!(st["previous"][0]["version"], v1.as_str());
+    assert_eq!(st["previous"][0]["origin"], "built-in");
+    assert_eq!(st["fail_policy"], "tempfail");
+    assert!(st["rejected"][0]["reason"].as_str().unwrap().contains("1.0.0"));
+    let out = mailward(&["rules", "status", "--state-dir", s(&state)]);
+    let human = text(&out.stdout);
+    assert!(
+        human.contains(&format!("active:    mailward-default {v2}")),
+        "{human}"
+    );
+    assert!(
+        human.contains(&format!("previous:  mailward-default {v1}")),
+        "{human}"
+    );
+
+    let out = mailward(&["rules", "rollback", "--state-dir", s(&state)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!("rolled back to mailward-default {v1}")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(version_in_state(&state), v1);
+    let out = mailward(&["rules", "rollback", "--state-dir", s(&state)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no previous pack"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rules_load_requires_a_signature_when_keys_are_configured() {
+    let dir = scratch("signed-rules");
+    let key = dir.join("k");
+    assert_eq!(
+        mailward(&["pack", "keygen", "--out", s(&key)]).status.code(),
+        Some(0)
+    );
+    let config = dir.join("mailward.toml");
+    std::fs::write(
+        &config,
+        "[rules]\nstate-dir = \"state\"\ntrusted-keys = [\"k.pub\"]\n\n[failure]\npolicy = \"fail-closed\"\n",
+    )
+    .unwrap();
+    let pack = dir.join("v2.wasm");
+    std::fs::write(&pack, mailward_fixtures::default_pack_v2()).unwrap();
+    let out = mailward(&["rules", "load", s(&pack), "--config", s(&config)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not signed"), "{}", text(&out.stderr));
+    assert_eq!(
+        mailward(&["pack", "sign", "--key", s(&key), s(&pack)])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = mailward(&["rules", "load", s(&pack), "--config", s(&config)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("signed by"), "{}", text(&out.stdout));
+    let out = mailward(&["rules", "status", "--config", s(&config), "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["active"]["version"], mailward_fixtures::v2_version().as_str());
+    assert_eq!(st["fail_policy"], "fail-closed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_applies_the_fail_policy_to_a_hostile_pack() {
+    let dir = scratch("fail-policy");
+    let pack = dir.join("loop.wasm");
+    std::fs::write(&pack, mailward_fixtures::INFINITE_LOOP).unwrap();
+    let config = dir.join("mailward.toml");
+    std::fs::write(
+        &config,
+        "[failure]\npolicy = \"fail-open\"\n\n[limits]\nguest-time-ms = 50\n",
+    )
+    .unwrap();
+    let out = mailward(&[
+        "check",
+        data("ham/lunch.eml").to_str().unwrap(),
+        "--offline",
+        "--rules",
+        s(&pack),
+        "--config",
+        s(&config),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["action"], "accept");
+    assert_eq!(v["symbols"][0]["name"], "MAILWARD_FAIL_TIMEOUT");
+    assert_eq!(
+        v["headers"][0]["value"],
+        "timeout; policy=fail-open; pack=fixture-infinite-loop/1.0.0"
+    );
+    assert!(
+        text(&out.stderr).contains("time budget of 50 ms"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bench_swaps_reports_latency_and_no_failed_messages() {
+    let dir = scratch("bench-swaps");
+    let pack = dir.join("v2.wasm");
+    std::fs::write(&pack, mailward_fixtures::default_pack_v2()).unwrap();
+    let out = mailward(&[
+        "bench",
+        data("ham").to_str().unwrap(),
+        data("seed/seed-phish.eml").to_str().unwrap(),
+        "--offline",
+        "--swaps",
+        "4",
+        "--swap-with",
+        s(&pack),
+        "--threads",
+        "1",
+        "--bad-every",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["swaps"], 4);
+    assert_eq!(r["failed_messages"], 0);
+    assert_eq!(r["verdicts_of_other_versions"], 0);
+    assert_eq!(r["bad_packs_rejected"], 2);
+    assert_eq!(r["swap_errors"], 0);
+    assert_eq!(r["swap_cached_ms"]["count"], 4);
+    assert!(r["messages_checked"].as_u64().unwrap() > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Reads the child's stdout lines on a thread; `expect` waits for a line.
+struct Lines(std::sync::mpsc::Receiver<String>, Vec<String>);
+
+impl Lines {
+    fn new(stdout: std::process::ChildStdout) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx, Vec::new())
+    }
+
+    fn expect(&mut self, what: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => {
+                    self.1.push(line.clone());
+                    if line.contains(what) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with {what:?}; got:\n{}", self.1.join("\n")),
+            }
+        }
+    }
+}
+
+#[test]
+fn rules_watch_follows_the_directory_sighup_and_the_cli() {
+    let dir = scratch("watch");
+    let state = dir.join("state");
+    let incoming = dir.join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let v1 = mailward_fixtures::default_version();
+    let v2 = mailward_fixtures::v2_version();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailward"))
+        .args([
+            "rules",
+            "watch",
+            "--state-dir",
+            s(&state),
+            "--watch-dir",
+            s(&incoming),
+            "--interval-ms",
+            "100",
+        ])
+        .env(
+            "MAILWARD_CACHE_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Lines::new(child.stdout.take().unwrap());
+    let ready = lines.expect("ready:");
+    assert!(
+        ready.contains(&format!("mailward-default/{v1} active")),
+        "{ready}"
+    );
+    // A pack dropped into the directory is loaded.
+    let tmp = dir.join("v2.tmp");
+    std::fs::write(&tmp, mailward_fixtures::default_pack_v2()).unwrap();
+    std::fs::rename(&tmp, incoming.join("v2.wasm")).unwrap();
+    let line = lines.expect(&format!("activated mailward-default/{v2}"));
+    assert!(line.contains("incoming/v2.wasm"), "{line}");
+    // A bad one is refused.
+    std::fs::write(incoming.join("broken.wasm"), b"\0asm\x0d\0\x01\0garbage").unwrap();
+    let line = lines.expect("rejected");
+    assert!(
+        line.contains("broken.wasm") && line.contains("not a valid WebAssembly component"),
+        "{line}"
+    );
+    // SIGHUP rescans.
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+    lines.expect("SIGHUP: rescanning");
+    // `mailward rules rollback` in another process; the watcher follows.
+    let out = mailward(&["rules", "rollback", "--state-dir", s(&state)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let line = lines.expect(&format!("activated mailward-default/{v1}"));
+    assert!(line.contains("from the store"), "{line}");
+    // SIGTERM stops it cleanly.
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    lines.expect("stopped");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

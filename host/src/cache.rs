@@ -6,6 +6,12 @@
 //! entry. Entries carry a SHA-256 of their own bytes, checked before the
 //! compiled code is deserialized: a truncated or corrupted file is
 //! recompiled, not loaded.
+//!
+//! Compiled code is only ever taken from this cache, never from a pack's
+//! source: the cache is the host's own. On Unix an entry is used only when
+//! it and the cache directory belong to the user running the host and
+//! cannot be written by anyone else, so a directory another account can
+//! write to is never a way to run code the host did not compile.
 
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -77,22 +83,33 @@ impl CompileCache {
         self.dir.join(format!("{key}.cwasm"))
     }
 
-    /// The compiled bytes for `key`, if present and intact.
+    /// The compiled bytes for `key`, if present, intact and owned by us.
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         let path = self.path(key);
-        let file = fs::read(&path).ok()?;
+        if !path.exists() {
+            return None;
+        }
+        if let Err(why) = private(&self.dir).and_then(|()| private(&path)) {
+            tracing::warn!(path = %path.display(), "compile cache entry not used: {why}");
+            return None;
+        }
+        let mut file = fs::read(&path).ok()?;
         let intact = file
             .strip_prefix(MAGIC)
             .filter(|rest| rest.len() > 65 && rest[64] == b'\n')
-            .and_then(|rest| {
+            .is_some_and(|rest| {
                 let (sum, body) = rest.split_at(65);
-                (sha256_hex(body).as_bytes() == &sum[..64]).then(|| body.to_vec())
+                sha256_hex(body).as_bytes() == &sum[..64]
             });
-        if intact.is_none() {
+        if !intact {
             tracing::warn!(path = %path.display(), "compile cache entry is corrupt; recompiling");
             let _ = fs::remove_file(&path);
+            return None;
         }
-        intact
+        // The body in place: an entry is tens of MiB (code and the
+        // pre-initialised memory), so no second buffer.
+        file.drain(..MAGIC.len() + 65);
+        Some(file)
     }
 
     /// Stores compiled bytes under `key`: written to a temporary file, then
@@ -113,6 +130,31 @@ impl CompileCache {
 
 const MAGIC: &[u8] = b"mailward-cwasm-v1\n";
 
+/// Ok when `path` belongs to this user and is not group/world-writable.
+#[cfg(unix)]
+fn private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).map_err(|e| e.to_string())?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if m.uid() != me {
+        return Err(format!("{} belongs to uid {}, not {me}", path.display(), m.uid()));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is writable by others (mode {:o})",
+            path.display(),
+            m.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private(_: &Path) -> Result<(), String> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +174,17 @@ mod tests {
         fs::write(&path, bytes).unwrap();
         assert!(cache.get("k").is_none());
         assert!(!path.exists());
+        // An entry others may write is not used (and not deleted).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            cache.put("k", b"compiled code").unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+            assert!(cache.get("k").is_none());
+            assert!(path.exists());
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(cache.get("k").is_some());
+        }
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -1,7 +1,6 @@
 //! The wasmtime engine: pooling allocator, epoch interruption and the
 //! linker with mailward's imports (and nothing else).
 
-use crate::bindings::Pack as PackBindings;
 use crate::cache::{self, CompileCache};
 use crate::state::MessageState;
 use std::path::PathBuf;
@@ -9,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Bytes of each linear memory kept resident between messages.
@@ -107,7 +106,7 @@ impl Engine {
         let engine =
             wasmtime::Engine::new(&wt).map_err(|e| crate::LoadError::Compile(format!("engine: {e:#}")))?;
         let mut linker = Linker::new(&engine);
-        PackBindings::add_to_linker::<_, HasSelf<MessageState>>(&mut linker, |s| s)
+        crate::contract::add_to_linker(&mut linker)
             .map_err(|e| crate::LoadError::Compile(format!("linker: {e:#}")))?;
 
         let stop = Arc::new(AtomicBool::new(false));

@@ -21,11 +21,12 @@ pub enum LoadError {
     /// A core module was given where a component is required.
     #[error("this is a core WebAssembly module, not a component (encode it with wit-component)")]
     CoreModule,
-    /// The component does not implement the contract this host speaks.
+    /// The component does not implement a contract version this host
+    /// speaks.
     #[error("the pack does not implement {expected}: {detail}")]
     Contract {
-        /// The contract the host speaks.
-        expected: &'static str,
+        /// The contract version(s) the host speaks.
+        expected: String,
         /// What is missing or different.
         detail: String,
     },
@@ -38,6 +39,19 @@ pub enum LoadError {
     /// The pack trapped while starting up.
     #[error("the pack trapped while starting up: {0}")]
     Trap(String),
+    /// The pack's signature is missing or wrong (checked before anything
+    /// else when public keys are configured).
+    #[error("signature check failed: {0}")]
+    Signature(#[from] crate::signing::SignatureError),
+    /// The pack failed its self-test.
+    #[error("the pack failed its self-test: {0}")]
+    SelfTest(String),
+    /// Rollback was asked for, but there is no previous pack.
+    #[error("there is no previous pack to roll back to")]
+    NoPrevious,
+    /// The pack store (state directory) could not be read or written.
+    #[error("pack store: {0}")]
+    Store(String),
 }
 
 /// Why checking one message failed. The host maps these to the
@@ -78,4 +92,7 @@ pub enum CheckError {
     /// No instance slot was free (too many concurrent messages).
     #[error("no sandbox slot available: {0}")]
     Capacity(String),
+    /// No rule pack is loaded (a manager that has not loaded one yet).
+    #[error("no rule pack is loaded")]
+    NoPack,
 }

@@ -9,8 +9,8 @@
 //! Packs wizer cannot snapshot still load: they are configured on every
 //! instance instead (slower, same results).
 
-use crate::bindings::{self, PackPre};
 use crate::cache::{CompileCache, sha256_hex};
+use crate::contract::{ContractVersion, PackPre};
 use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::limits::Limits;
@@ -22,7 +22,8 @@ use wasmtime::Store;
 use wasmtime::component::Component;
 use wasmtime_wizer::{WasmtimeWizerComponent, Wizer};
 
-/// The contract (WIT package) this host speaks.
+/// The newest contract (WIT package and version) this host speaks; see
+/// [`ContractVersion::SUPPORTED`] for all of them.
 pub const CONTRACT: &str = "mailward:filter@0.2.0";
 
 /// How a pack came to be ready.
@@ -51,7 +52,9 @@ pub struct LoadedPack {
     /// Initial linear memory of an instance (the pre-initialised state),
     /// in bytes.
     pub initial_memory: u64,
-    pub(crate) pre: PackPre<MessageState>,
+    /// The contract version the pack implements.
+    pub contract: ContractVersion,
+    pub(crate) pre: PackPre,
     pub(crate) label: Arc<str>,
 }
 
@@ -73,7 +76,8 @@ impl LoadedPack {
     }
 }
 
-fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {
+/// Checks that `bytes` are a valid WebAssembly component.
+pub(crate) fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err(LoadError::Invalid(
             "missing the \\0asm header (truncated or not wasm)".into(),
@@ -94,9 +98,8 @@ fn store(engine: &Engine, services: &Services, limits: &Arc<Limits>) -> Store<Me
         MessageState::new(services.clone(), limits.clone(), Arc::from("loading"), None),
     );
     store.limiter(|s| &mut s.limiter);
-    // Start-up gets the message budget ten times over (it compiles every
-    // rule), still bounded.
-    let budget = limits.guest_time * 10;
+    // Start-up (configure compiles every rule) has its own, larger budget.
+    let budget = limits.startup_time;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |cx| {
         Ok(if cx.data().guest_time() > budget {
@@ -108,18 +111,12 @@ fn store(engine: &Engine, services: &Services, limits: &Arc<Limits>) -> Store<Me
     store
 }
 
-fn contract_error(e: impl std::fmt::Display) -> LoadError {
-    LoadError::Contract {
-        expected: CONTRACT,
-        detail: e.to_string(),
-    }
-}
-
 /// Runs `configure` in an instrumented instance and snapshots it.
 fn preinitialize(
     engine: &Engine,
     bytes: &[u8],
-    settings: &bindings::wit::Settings,
+    version: ContractVersion,
+    settings: &Settings,
     services: &Services,
     limits: &Arc<Limits>,
 ) -> Result<Vec<u8>, PreinitError> {
@@ -129,21 +126,20 @@ fn preinitialize(
         .map_err(|e| PreinitError::Unsupported(format!("{e:#}")))?;
     let component = Component::new(&engine.engine, &instrumented)
         .map_err(|e| PreinitError::Load(LoadError::Compile(format!("{e:#}"))))?;
-    let pre = engine
-        .linker
-        .instantiate_pre(&component)
-        .map_err(|e| PreinitError::Load(contract_error(format!("{e:#}"))))?;
-    let pre = PackPre::new(pre).map_err(|e| PreinitError::Load(contract_error(format!("{e:#}"))))?;
+    let pre = PackPre::new(version, &engine.linker, &component).map_err(PreinitError::Load)?;
     let mut store = store(engine, services, limits);
     let instance = pre
         .instance_pre()
         .instantiate(&mut store)
-        .map_err(|e| PreinitError::Load(LoadError::Trap(format!("{e:#}"))))?;
-    let pack = bindings::Pack::new(&mut store, &instance)
-        .map_err(|e| PreinitError::Load(contract_error(format!("{e:#}"))))?;
-    pack.mailward_filter_filter()
-        .call_configure(&mut store, settings)
-        .map_err(|e| PreinitError::Load(LoadError::Trap(format!("{e:#}"))))?
+        .map_err(|e| PreinitError::Load(startup_error(e, &store, limits)))?;
+    let pack = pre.wrap(&mut store, &instance).map_err(|e| {
+        PreinitError::Load(LoadError::Contract {
+            expected: crate::contract::supported_list(),
+            detail: format!("{e:#}"),
+        })
+    })?;
+    pack.configure(&mut store, settings)
+        .map_err(|e| PreinitError::Load(startup_error(e, &store, limits)))?
         .map_err(|e| PreinitError::Load(LoadError::Configure(e)))?;
     let snapshot = futures::executor::block_on(wizer.snapshot_component(
         &cx,
@@ -156,6 +152,28 @@ fn preinitialize(
     Ok(snapshot)
 }
 
+/// Names what went wrong while a pack started up (instantiate, info,
+/// configure): the start-up time budget, the memory cap, or a trap.
+fn startup_error(err: wasmtime::Error, store: &Store<MessageState>, limits: &Limits) -> LoadError {
+    let text = format!("{err:#}");
+    if let Some(abuse) = &store.data().abuse {
+        return LoadError::Trap(format!("abused a host interface: {abuse}"));
+    }
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => LoadError::Trap(format!(
+            "start-up exceeded its time budget of {} ms",
+            limits.startup_time.as_millis()
+        )),
+        _ if text.contains("growing memory") || text.contains("memory minimum size") => {
+            LoadError::Trap(format!(
+                "start-up exceeded the memory cap of {} bytes",
+                limits.max_memory_bytes
+            ))
+        }
+        _ => LoadError::Trap(text),
+    }
+}
+
 enum PreinitError {
     /// wizer cannot snapshot this component: fall back.
     Unsupported(String),
@@ -164,7 +182,13 @@ enum PreinitError {
 }
 
 impl Engine {
-    /// Loads a pack from bytes and configures it with `settings`.
+    /// Loads a pack from bytes and configures it with `settings`:
+    /// validate → detect the contract version → pre-initialise (instantiate,
+    /// `configure`, snapshot) and compile, or take the compiled snapshot
+    /// from the compile cache → link → ask the pack who it is.
+    ///
+    /// This does not verify signatures or run self-tests; the
+    /// [`PackManager`](crate::PackManager) does both around this call.
     pub fn load_pack(
         &self,
         bytes: &[u8],
@@ -172,25 +196,40 @@ impl Engine {
         services: &Services,
         limits: &Arc<Limits>,
     ) -> Result<LoadedPack, LoadError> {
-        let start = Instant::now();
         check_is_component(bytes)?;
+        self.load_valid_pack(bytes, settings, services, limits)
+    }
+
+    /// [`Engine::load_pack`] of bytes already checked by
+    /// [`check_is_component`].
+    pub(crate) fn load_valid_pack(
+        &self,
+        bytes: &[u8],
+        settings: &Settings,
+        services: &Services,
+        limits: &Arc<Limits>,
+    ) -> Result<LoadedPack, LoadError> {
+        let start = Instant::now();
+        let version = ContractVersion::detect(bytes)?;
         let sha256 = sha256_hex(bytes);
         let settings_json = serde_json::to_string(settings).unwrap_or_default();
         let key = CompileCache::key(&self.engine, &sha256, &settings_json);
-        let wit_settings = bindings::settings(settings);
 
         let mut readiness = Readiness::Cached;
         let cached = self.cache.as_ref().and_then(|c| c.get(&key)).and_then(|bytes| {
             // SAFETY: the bytes were produced by `Component::serialize` of
             // this engine configuration (the key includes the engine's
-            // compatibility hash) and passed the entry's integrity check.
+            // compatibility hash), in a directory only this user can write
+            // (checked by `CompileCache::get`), and passed the entry's
+            // integrity check. Packs from outside are never deserialized:
+            // they are always compiled from their WebAssembly.
             unsafe { Component::deserialize(&self.engine, &bytes) }
                 .inspect_err(|e| tracing::warn!("cached pack did not deserialize: {e:#}"))
                 .ok()
         });
         let component = match cached {
             Some(c) => c,
-            None => match preinitialize(self, bytes, &wit_settings, services, limits) {
+            None => match preinitialize(self, bytes, version, settings, services, limits) {
                 Ok(snapshot) => {
                     readiness = Readiness::Compiled;
                     let c = Component::new(&self.engine, &snapshot)
@@ -220,34 +259,31 @@ impl Engine {
             .and_then(|r| r.max_initial_memory_size)
             .unwrap_or(0)
             * 65536;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| contract_error(format!("{e:#}")))?;
-        let pre = PackPre::new(pre).map_err(|e| contract_error(format!("{e:#}")))?;
+        let pre = PackPre::new(version, &self.linker, &component)?;
 
         // Ask the pack who it is (and, when it must configure per
         // instance, that the settings are acceptable).
         let mut store = store(self, services, limits);
         let pack = pre
             .instantiate(&mut store)
-            .map_err(|e| LoadError::Trap(format!("{e:#}")))?;
-        let info = bindings::info(
-            pack.mailward_filter_filter()
-                .call_info(&mut store)
-                .map_err(|e| LoadError::Trap(format!("{e:#}")))?,
-        );
+            .map_err(|e| startup_error(e, &store, limits))?;
+        let info = pack
+            .info(&mut store)
+            .map_err(|e| startup_error(e, &store, limits))?;
         if readiness == Readiness::ConfigurePerInstance {
-            pack.mailward_filter_filter()
-                .call_configure(&mut store, &wit_settings)
-                .map_err(|e| LoadError::Trap(format!("{e:#}")))?
+            pack.configure(&mut store, settings)
+                .map_err(|e| startup_error(e, &store, limits))?
                 .map_err(LoadError::Configure)?;
         }
-        if !contract_compatible(&info.contract) {
-            return Err(contract_error(format!(
-                "the pack says it implements {:?}",
-                info.contract
-            )));
+        if ContractVersion::for_package(&info.contract) != Some(version) {
+            return Err(LoadError::Contract {
+                expected: version.package().to_string(),
+                detail: format!(
+                    "the pack's exports are {} but its info() says {:?}",
+                    version.package(),
+                    info.contract
+                ),
+            });
         }
         let label: Arc<str> = Arc::from(format!("{}/{}", info.name, info.version));
         tracing::info!(pack = %label, sha256 = %sha256, ?readiness, ms = start.elapsed().as_millis() as u64, "rule pack loaded");
@@ -258,41 +294,15 @@ impl Engine {
             readiness,
             load_time: start.elapsed(),
             initial_memory,
+            contract: version,
             pre,
             label,
         })
     }
 }
 
-/// True when a pack's declared contract is one this host speaks: same
-/// package, same major, and (for 0.x) same minor version.
+/// True when a pack's declared contract (`mailward:filter@X.Y.Z`) is one
+/// this host speaks: same package, same major, and (for 0.x) same minor.
 pub fn contract_compatible(declared: &str) -> bool {
-    let Some((pkg, version)) = declared.split_once('@') else {
-        return false;
-    };
-    let (want_pkg, want_version) = CONTRACT.split_once('@').expect("CONTRACT has a version");
-    let parts = |v: &str| -> Option<(u64, u64)> {
-        let mut it = v.split('.');
-        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
-    };
-    match (parts(version), parts(want_version)) {
-        (Some((maj, min)), Some((wmaj, wmin))) => pkg == want_pkg && maj == wmaj && (maj != 0 || min == wmin),
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn contract_versions() {
-        assert!(contract_compatible("mailward:filter@0.2.0"));
-        assert!(contract_compatible("mailward:filter@0.2.7"));
-        assert!(!contract_compatible("mailward:filter@0.1.0"));
-        assert!(!contract_compatible("mailward:filter@0.3.0"));
-        assert!(!contract_compatible("mailward:filter@1.1.0"));
-        assert!(!contract_compatible("other:filter@0.2.0"));
-        assert!(!contract_compatible("garbage"));
-    }
+    ContractVersion::for_package(declared).is_some()
 }

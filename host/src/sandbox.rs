@@ -1,11 +1,11 @@
 //! Checking messages: one fresh store and instance per message, with the
 //! memory cap, the guest time budget and bounded imports.
 
-use crate::bindings;
 use crate::engine::Engine;
 use crate::error::CheckError;
 use crate::limits::Limits;
 use crate::pack::{LoadedPack, Readiness};
+use crate::policy::FailPolicy;
 use crate::state::{MessageState, Services};
 use mailward_core::types::{Envelope, Verdict};
 use std::sync::Arc;
@@ -23,6 +23,17 @@ pub struct PhaseTimes {
     pub teardown: Duration,
     /// Everything.
     pub total: Duration,
+}
+
+/// The answer for one message: always a verdict, and the failure when the
+/// verdict came from the fail policy rather than from the pack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// What the gateway should do. Names the pack version that produced
+    /// it (for failures: the pack that was running).
+    pub verdict: mailward_core::Verdict,
+    /// Why the pack did not decide, when it did not.
+    pub failure: Option<CheckError>,
 }
 
 /// A loaded pack ready to check messages, safe to share between threads.
@@ -91,6 +102,21 @@ impl Sandbox {
         self.check_timed(envelope, message).0
     }
 
+    /// Checks one message and always returns a verdict: the pack's, or, when
+    /// the sandbox fails, the one `policy` gives.
+    pub fn decide(&self, envelope: &Envelope, message: &[u8], policy: FailPolicy) -> Decision {
+        match self.check(envelope, message) {
+            Ok(verdict) => Decision {
+                verdict,
+                failure: None,
+            },
+            Err(e) => Decision {
+                verdict: policy.verdict(&e, &self.pack.info),
+                failure: Some(e),
+            },
+        }
+    }
+
     /// [`Sandbox::check`], also reporting how long each phase took.
     pub fn check_timed(
         &self,
@@ -143,22 +169,19 @@ impl Sandbox {
             .map_err(|e| self.classify(e, &store))?;
         let t1 = Instant::now();
         times.instantiate = t1 - t0;
-        let filter = pack.mailward_filter_filter();
         if self.pack.readiness == Readiness::ConfigurePerInstance {
-            filter
-                .call_configure(&mut store, &bindings::settings(&self.pack.settings))
+            pack.configure(&mut store, &self.pack.settings)
                 .map_err(|e| self.classify(e, &store))?
                 .map_err(|e| CheckError::Trap(format!("configure failed on a fresh instance: {e}")))?;
         }
-        let verdict = filter
-            .call_check(&mut store, &bindings::envelope(envelope), message)
+        let verdict = pack
+            .check(&mut store, envelope, message)
             .map_err(|e| self.classify(e, &store))?;
         let t2 = Instant::now();
         times.call = t2 - t1;
         drop(store);
         times.teardown = t2.elapsed();
         bound_verdict(&verdict, &self.limits)?;
-        let verdict = bindings::verdict(verdict);
         if !verdict.alerts.is_empty() {
             let cx = crate::alerts::AlertContext {
                 pack: &self.pack.label,
@@ -189,7 +212,9 @@ impl Sandbox {
             CheckError::MemoryLimit {
                 limit: self.limits.max_memory_bytes,
             }
-        } else if text.contains("concurrent") && text.contains("limit") {
+        } else if (text.contains("concurrent") && text.contains("limit"))
+            || text.contains("maximum concurrent")
+        {
             CheckError::Capacity(text)
         } else {
             CheckError::Trap(text)
@@ -197,34 +222,41 @@ impl Sandbox {
     }
 }
 
-fn bound_verdict(v: &bindings::wit::Verdict, limits: &Limits) -> Result<(), CheckError> {
+/// Checks a verdict against the host's bounds: counts, string sizes,
+/// total size, finite scores, header and reply syntax (no line breaks: a
+/// header or reply the gateway writes must not smuggle in another).
+pub(crate) fn bound_verdict(v: &Verdict, limits: &Limits) -> Result<(), CheckError> {
     let max = limits.verdict_string_bytes;
     let long = |s: &str| s.len() > max;
+    let bad = |s: String| Err(CheckError::BadVerdict(s));
     if v.symbols.len() > limits.verdict_symbols {
-        return Err(CheckError::BadVerdict(format!(
+        return bad(format!(
             "{} symbols (limit {})",
             v.symbols.len(),
             limits.verdict_symbols
-        )));
+        ));
     }
     if v.headers.len() > limits.verdict_headers {
-        return Err(CheckError::BadVerdict(format!(
+        return bad(format!(
             "{} headers (limit {})",
             v.headers.len(),
             limits.verdict_headers
-        )));
+        ));
     }
     if !v.score.is_finite() || !v.required_score.is_finite() {
-        return Err(CheckError::BadVerdict("score is not a finite number".into()));
+        return bad("score is not a finite number".into());
     }
+    let mut total = 0usize;
     for s in &v.symbols {
-        if long(&s.name) || long(&s.description) || s.options.len() > 64 || s.options.iter().any(|o| long(o))
+        if long(&s.name)
+            || long(&s.description)
+            || s.options.len() > limits.verdict_options
+            || s.options.iter().any(|o| long(o))
+            || !s.score.is_finite()
         {
-            return Err(CheckError::BadVerdict(format!(
-                "symbol {:.40} is oversized",
-                s.name
-            )));
+            return bad(format!("symbol {:.40} is oversized or malformed", s.name));
         }
+        total += s.name.len() + s.description.len() + s.options.iter().map(String::len).sum::<usize>();
     }
     for h in &v.headers {
         let name_ok = !h.name.is_empty()
@@ -232,20 +264,29 @@ fn bound_verdict(v: &bindings::wit::Verdict, limits: &Limits) -> Result<(), Chec
             && h.name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         let value_ok = !long(&h.value) && !h.value.contains(['\r', '\n', '\0']);
         if !name_ok || !value_ok {
-            return Err(CheckError::BadVerdict(format!(
-                "header {:.40} is malformed or oversized",
-                h.name
-            )));
+            return bad(format!("header {:.40} is malformed or oversized", h.name));
         }
+        total += h.name.len() + h.value.len();
     }
     if let Some(r) = &v.reply {
         let class_ok = (400..600).contains(&r.code);
-        if !class_ok || long(&r.text) || r.text.contains(['\r', '\n']) {
-            return Err(CheckError::BadVerdict("SMTP reply is malformed".into()));
+        let enhanced_ok =
+            r.enhanced.len() <= 16 && r.enhanced.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if !class_ok || !enhanced_ok || long(&r.text) || r.text.contains(['\r', '\n', '\0']) {
+            return bad("SMTP reply is malformed".into());
         }
+        total += r.enhanced.len() + r.text.len();
     }
-    if long(&v.rule_pack.name) || long(&v.rule_pack.version) {
-        return Err(CheckError::BadVerdict("rule-pack info is oversized".into()));
+    let p = &v.rule_pack;
+    if [&p.name, &p.version, &p.contract, &p.description]
+        .iter()
+        .any(|s| long(s))
+    {
+        return bad("rule-pack info is oversized".into());
+    }
+    total += p.name.len() + p.version.len() + p.contract.len() + p.description.len();
+    if total > limits.verdict_bytes {
+        return bad(format!("{total} bytes of text (limit {})", limits.verdict_bytes));
     }
     if v.alerts.len() > limits.verdict_alerts {
         return Err(CheckError::BadVerdict(format!(

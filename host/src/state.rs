@@ -60,6 +60,8 @@ pub(crate) struct MessageState {
     pub started: Instant,
     /// Time spent inside host imports (not charged to the guest).
     pub host_time: Duration,
+    /// Calls to any import so far.
+    pub host_calls: u32,
     pub dns_queries: u32,
     pub dns_time: Duration,
     pub state_calls: u32,
@@ -87,6 +89,7 @@ impl MessageState {
             queue_id,
             started: Instant::now(),
             host_time: Duration::ZERO,
+            host_calls: 0,
             dns_queries: 0,
             dns_time: Duration::ZERO,
             state_calls: 0,
@@ -99,6 +102,21 @@ impl MessageState {
     /// Guest CPU time so far: wall time minus time inside imports.
     pub fn guest_time(&self) -> Duration {
         self.started.elapsed().saturating_sub(self.host_time)
+    }
+
+    /// Counts one call to an import; past the per-message budget the
+    /// guest is trapped as abusive.
+    pub fn call(&mut self, what: &str) -> wasmtime::Result<()> {
+        self.host_calls = self.host_calls.saturating_add(1);
+        if self.host_calls > self.limits.host_calls {
+            let msg = format!(
+                "more than {} host calls in one message (last: {what})",
+                self.limits.host_calls
+            );
+            self.abuse = Some(msg.clone());
+            return Err(wasmtime::format_err!("{msg}"));
+        }
+        Ok(())
     }
 
     /// Counts a refused call; after many, the guest is trapped.

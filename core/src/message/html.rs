@@ -223,11 +223,12 @@ pub fn decode_entities(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let mut window = rest.len().min(12);
-        while !rest.is_char_boundary(window) {
-            window -= 1;
-        }
-        let end = rest[..window].find(';');
+        // Look for the `;` within 12 bytes; searching bytes (not a `str`
+        // slice, whose 12th byte may fall inside a character) keeps this
+        // panic-free on any text (fuzz finding crash-9055997c).
+        let end = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|&b| b == b';');
         let decoded = end.and_then(|e| {
             let ent = &rest[1..e];
             let ch = match ent {

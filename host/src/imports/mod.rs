@@ -7,4 +7,5 @@ mod log;
 mod state;
 
 /// `mailward:filter/types` has only types; the trait is empty.
-impl crate::bindings::mailward::filter::types::Host for crate::state::MessageState {}
+impl crate::bindings::v0_2::mailward::filter::types::Host for crate::state::MessageState {}
+impl crate::bindings::v0_1::mailward::filter::types::Host for crate::state::MessageState {}

@@ -1,4 +1,4 @@
-//! `mailward:filter/state`: the pack's memory across messages, kept in the
+//! `mailward:filter/state` (contract 0.2 and later): the pack's memory across messages, kept in the
 //! configured [`StateStore`](crate::StateStore) at the host clock's time.
 //!
 //! Bounds (from [`Limits`](crate::Limits)): calls per message, items per
@@ -8,7 +8,7 @@
 //! answers `unavailable`. Time spent here is host time, not charged to the
 //! guest's budget.
 
-use crate::bindings::mailward::filter::state::{
+use crate::bindings::v0_2::mailward::filter::state::{
     CounterUpdate, Host, Restriction, RestrictionKind, StateError,
 };
 use crate::state::MessageState;
