@@ -7,8 +7,12 @@
 //! symbol names; cross-check logic over symbols belongs in meta rules.
 
 pub mod auth;
+pub mod compauth;
 pub mod content;
+pub mod dmarc;
 pub mod sender_domain;
+pub mod senderid;
+pub mod spf;
 
 use crate::config::Config;
 use crate::env::Env;
@@ -19,7 +23,15 @@ use crate::types::{Envelope, SmtpReply};
 /// Every symbol a code check can emit. The pack must score each of them;
 /// [`RulePack::compile`] refuses a pack that does not.
 pub fn code_symbols() -> Vec<&'static str> {
-    [content::SYMBOLS, sender_domain::SYMBOLS].concat()
+    [
+        content::SYMBOLS,
+        sender_domain::SYMBOLS,
+        spf::SYMBOLS,
+        senderid::SYMBOLS,
+        dmarc::SYMBOLS,
+        compauth::SYMBOLS,
+    ]
+    .concat()
 }
 
 /// What one message is checked with.
