@@ -149,8 +149,11 @@ struct Engine<'a, 'p> {
     validated: Option<Vec<String>>,
 }
 
+/// True when `name` can be sent as a question: valid lengths, no control
+/// characters. Labels may hold any other octet, spaces included (a macro
+/// expansion can produce them, e.g. `%_`).
 fn is_queryable(name: &str) -> bool {
-    crate::dns::is_valid_query_name(name) && name.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    crate::dns::is_valid_query_name(name) && name.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
 fn ip_in(ip: IpAddr, rr: &Rr, v4: u8, v6: u8) -> bool {
