@@ -90,8 +90,16 @@ const RFC7208_NARROWED: &[(&str, &str, &str)] = &[
         "temperror",
         "§5: a DNS error while evaluating a mechanism ends check_host() with temperror",
     ),
-    ("multispf2", "pass", "§3.1: the SPF RR type is gone; the single TXT record decides"),
-    ("multitxt1", "permerror", "§4.5: two v=spf1 TXT records are a permerror"),
+    (
+        "multispf2",
+        "pass",
+        "§3.1: the SPF RR type is gone; the single TXT record decides",
+    ),
+    (
+        "multitxt1",
+        "permerror",
+        "§4.5: two v=spf1 TXT records are a permerror",
+    ),
     (
         "mx-limit",
         "permerror",
@@ -102,7 +110,11 @@ const RFC7208_NARROWED: &[(&str, &str, &str)] = &[
         "temperror",
         "§4.4: only TXT is asked for, and it times out",
     ),
-    ("spfonly", "none", "§4.4: only TXT is asked for, and there is none"),
+    (
+        "spfonly",
+        "none",
+        "§4.4: only TXT is asked for, and there is none",
+    ),
     ("spfoverride", "fail", "§3.1: only the TXT record counts"),
     (
         "spftimeout",
@@ -135,13 +147,18 @@ fn read_outcome(v: &Verdict) -> Outcome {
         .iter()
         .find_map(|o| o.strip_prefix("explanation: ").map(str::to_string));
     // The Authentication-Results header says the same.
-    let ar = v.header("Authentication-Results").expect("an Authentication-Results header");
+    let ar = v
+        .header("Authentication-Results")
+        .expect("an Authentication-Results header");
     let spf_entry = ar
         .split("; ")
         .find(|e| e.starts_with("spf=") && e.contains(" smtp.mailfrom="))
         .unwrap_or_else(|| panic!("no spf= smtp.mailfrom entry in {ar}"));
     let ar_result = spf_entry["spf=".len()..].split(' ').next().unwrap();
-    assert_eq!(ar_result, result, "symbol and Authentication-Results disagree: {ar}");
+    assert_eq!(
+        ar_result, result,
+        "symbol and Authentication-Results disagree: {ar}"
+    );
     Outcome { result, explanation }
 }
 
@@ -199,17 +216,18 @@ fn run_suite(file: &str) -> Report {
             let expected = case.result.list();
             let mut wrong = Vec::new();
             if !expected.contains(&got.result) {
-                wrong.push(format!("result {} (expected {})", got.result, expected.join(" or ")));
+                wrong.push(format!(
+                    "result {} (expected {})",
+                    got.result,
+                    expected.join(" or ")
+                ));
             }
             if let Some(exp) = &case.explanation
                 && got.result == "fail"
             {
                 let want = (exp != "DEFAULT").then_some(exp.as_str());
                 if got.explanation.as_deref() != want {
-                    wrong.push(format!(
-                        "explanation {:?} (expected {:?})",
-                        got.explanation, exp
-                    ));
+                    wrong.push(format!("explanation {:?} (expected {:?})", got.explanation, exp));
                 }
             }
             if wrong.is_empty() {
