@@ -405,7 +405,7 @@ impl Engine<'_, '_> {
                 let text = std::str::from_utf8(body).unwrap_or_default();
                 parse::terms(text)
                     .map(|r| (r, selected))
-                    .map_err(|e| Outcome::new(SpfResult::PermError, format!("{domain}: {e}")))
+                    .map_err(|e| Outcome::new(SpfResult::PermError, format!("{domain}: syntax error: {e}")))
             }
             n => Err(Outcome::new(
                 SpfResult::PermError,
