@@ -248,14 +248,13 @@ impl P<'_> {
             Some(q) => Some(format!("\"{q}\"")),
             None => self.dot_atom_text(),
         };
-        if self.eat(b'@') {
-            if let Some(d) = self.domain_name() {
-                let v = format!("{}@{d}", local.unwrap_or_default());
-                if self.at_value_end() {
-                    self.cfws()?;
-                    return Ok(v);
-                }
-            }
+        if self.eat(b'@')
+            && let Some(d) = self.domain_name()
+            && self.at_value_end()
+        {
+            let v = format!("{}@{d}", local.unwrap_or_default());
+            self.cfws()?;
+            return Ok(v);
         }
         self.i = start;
         let v = self.value()?;

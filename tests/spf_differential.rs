@@ -367,7 +367,7 @@ impl Gen<'_> {
                     }
                     1 => {
                         self.add(&format!("user.l.{}", self.base), "A: 127.0.0.2".into());
-                        format!("exists:%{{l}}.l.%{{d}}")
+                        "exists:%{l}.l.%{d}".to_string()
                     }
                     _ => format!("exists:{}", self.exists_target(k)),
                 }

@@ -115,9 +115,6 @@ pub fn fire(cx: &Context<'_>, findings: &mut Findings, outcome: &DmarcOutcome) {
     if !outcome.from_domain.is_empty() {
         options.push(outcome.from_domain.clone());
     }
-    if let Some(p) = outcome.published {
-        options.push(format!("p={}", p.as_str()));
-    }
     options.push(outcome.reason.clone());
     let refs: Vec<&str> = options.iter().map(String::as_str).collect();
     findings.fire(cx.pack, symbol(outcome), &refs);

@@ -194,12 +194,15 @@ pub fn evaluate_domain(
             out.published = Some(published);
             if spf_ok || dkim_ok {
                 out.result = DmarcResult::Pass;
-                out.reason = match (spf_ok, dkim_ok) {
-                    (true, true) => "aligned SPF and DKIM pass",
-                    (true, false) => "aligned SPF pass",
-                    _ => "aligned DKIM pass",
-                }
-                .into();
+                out.reason = format!(
+                    "{}; p={}",
+                    match (spf_ok, dkim_ok) {
+                        (true, true) => "aligned SPF and DKIM pass",
+                        (true, false) => "aligned SPF pass",
+                        _ => "aligned DKIM pass",
+                    },
+                    published.as_str()
+                );
             } else {
                 out.result = DmarcResult::Fail;
                 let sampled = bucket < record.pct;
