@@ -99,8 +99,16 @@ fn is_domain_name(s: &str) -> bool {
 }
 
 fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+    let mut out = String::with_capacity(s.len() + 4);
     out.push('"');
+    if s.len() <= MAX_VALUE
+        && s.bytes()
+            .all(|b| (b == b' ' || b.is_ascii_graphic()) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return out;
+    }
     for ch in s.chars().take(MAX_VALUE) {
         match ch {
             '"' | '\\' => {
@@ -143,7 +151,16 @@ pub fn pvalue(s: &str) -> String {
 /// A comment with `(`, `)` and `\` escaped and anything but printable
 /// ASCII replaced.
 pub fn comment(s: &str) -> String {
-    let mut out = String::from("(");
+    let mut out = String::with_capacity(s.len().min(MAX_COMMENT) + 4);
+    out.push('(');
+    if s.len() <= MAX_COMMENT
+        && s.bytes()
+            .all(|b| (b == b' ' || b.is_ascii_graphic()) && !b"()\\".contains(&b))
+    {
+        out.push_str(s);
+        out.push(')');
+        return out;
+    }
     for ch in s.chars().take(MAX_COMMENT) {
         match ch {
             '(' | ')' | '\\' => {
@@ -160,7 +177,8 @@ pub fn comment(s: &str) -> String {
 
 /// Formats a header field value from an authserv-id and results.
 pub fn format(authserv_id: &str, items: &[ResInfo]) -> String {
-    let mut out = value(authserv_id);
+    let mut out = String::with_capacity(512);
+    out.push_str(&value(authserv_id));
     if items.is_empty() {
         out.push_str("; none");
         return out;

@@ -64,7 +64,12 @@ pub fn not_applicable(envelope: &Envelope, dkim: Vec<DkimOutcome>, arc: ArcOutco
 }
 
 /// Asks, in one batch, the questions every inbound message needs.
-fn prefetch(cx: &Context<'_>, req: &spf::Request<'_>) {
+fn prefetch(
+    cx: &Context<'_>,
+    req: &spf::Request<'_>,
+    pra: &Result<senderid::pra::Pra, senderid::pra::NoPra>,
+    from_domains: &Result<Vec<String>, &'static str>,
+) {
     let mut names: Vec<String> = Vec::new();
     let mail_from = cx.envelope.mail_from.trim().trim_matches(['<', '>']);
     if let Some((_, d)) = spf::sender_and_domain(mail_from) {
@@ -73,15 +78,15 @@ fn prefetch(cx: &Context<'_>, req: &spf::Request<'_>) {
     if let Some(h) = req.helo {
         names.push(h.to_string());
     }
-    if let Some(d) = senderid::pra_domain(cx.message) {
-        names.push(d);
+    if let Ok(p) = pra {
+        names.push(p.domain.clone());
     }
     let mut queries: Vec<Query> = names
         .iter()
         .filter(|d| spf::valid_identity_domain(d))
         .map(|d| Query::new(d, RecordType::Txt))
         .collect();
-    if let Ok(froms) = dmarc::from_domains(cx.message) {
+    if let Ok(froms) = from_domains {
         for f in froms.iter().take(MAX_PREFETCH_FROM) {
             let org = dmarc::verify::org_domain(f);
             queries.push(Query::new(&format!("_dmarc.{f}"), RecordType::Txt));
@@ -130,12 +135,16 @@ pub fn run(
         receiver: spf::receiver_name(&cx.config.authserv_id),
         now: cx.env.now(),
     };
-    prefetch(cx, &req);
+    // The header fields are parsed once, for the first batch and the checks.
+    let pra = senderid::pra::find(cx.message);
+    let from_domains = dmarc::from_domains(cx.message);
+    prefetch(cx, &req, &pra, &from_domains);
 
     let spf_mailfrom = spf::check_mail_from(cx.env, cx.envelope, &req);
     let spf_helo = spf::check_helo(cx.env, cx.envelope, &req, &spf_mailfrom);
-    let sender_id = senderid::check(cx.env, cx.message, &req);
-    let mut dmarc = dmarc::check(cx.env, cx.message, &spf_mailfrom, &dkim);
+    let sender_id = senderid::check_pra(cx.env, pra, &req);
+    let bucket = dmarc::sample_bucket(cx.message);
+    let mut dmarc = dmarc::check_domains(cx.env, from_domains, bucket, &spf_mailfrom, &dkim);
     let (compauth, detail) = compauth::evaluate(&compauth::Inputs {
         inbound: true,
         spf: &spf_mailfrom,

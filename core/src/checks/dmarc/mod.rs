@@ -92,6 +92,18 @@ pub fn sample_bucket(message: &Message<'_>) -> u8 {
 
 /// Evaluates DMARC for `message`.
 pub fn check(env: &dyn Env, message: &Message<'_>, spf: &SpfOutcome, dkim: &[DkimOutcome]) -> DmarcOutcome {
+    check_domains(env, from_domains(message), sample_bucket(message), spf, dkim)
+}
+
+/// Evaluates DMARC for the From domains [`from_domains`] found, with the
+/// message's [`sample_bucket`].
+pub fn check_domains(
+    env: &dyn Env,
+    domains: Result<Vec<String>, &'static str>,
+    bucket: u8,
+    spf: &SpfOutcome,
+    dkim: &[DkimOutcome],
+) -> DmarcOutcome {
     let none = |why: &str| DmarcOutcome {
         result: DmarcResult::None,
         from_domain: String::new(),
@@ -102,8 +114,8 @@ pub fn check(env: &dyn Env, message: &Message<'_>, spf: &SpfOutcome, dkim: &[Dki
         dkim_aligned: false,
         reason: why.to_string(),
     };
-    match from_domains(message) {
-        Ok(domains) => verify::evaluate(env, &domains, spf, dkim, sample_bucket(message))
+    match domains {
+        Ok(domains) => verify::evaluate(env, &domains, spf, dkim, bucket)
             .unwrap_or_else(|| none("no domain in the From field")),
         Err(why) => none(why),
     }

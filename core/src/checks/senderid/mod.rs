@@ -49,14 +49,18 @@ pub fn symbol(result: SpfResult) -> &'static str {
     }
 }
 
-/// The PRA's domain, if the message has a PRA (for prefetching).
-pub fn pra_domain(message: &Message<'_>) -> Option<String> {
-    pra::find(message).ok().map(|p| p.domain)
-}
-
 /// Runs the Sender ID check on `message`.
 pub fn check(env: &dyn Env, message: &Message<'_>, req: &spf::Request<'_>) -> SenderIdOutcome {
-    let found = match pra::find(message) {
+    check_pra(env, pra::find(message), req)
+}
+
+/// Runs the Sender ID check for the outcome of the PRA algorithm.
+pub fn check_pra(
+    env: &dyn Env,
+    pra: Result<pra::Pra, pra::NoPra>,
+    req: &spf::Request<'_>,
+) -> SenderIdOutcome {
+    let found = match pra {
         Ok(p) => p,
         Err(e) => {
             return SenderIdOutcome {
