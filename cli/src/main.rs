@@ -206,7 +206,6 @@ struct Setup {
     state: Arc<dyn StateStore>,
     alerts: Arc<AlertSink>,
     policy: FailPolicy,
-    now: Option<u64>,
 }
 
 impl Setup {
@@ -369,7 +368,6 @@ impl PackArgs {
             policy: manager.config().fail_policy,
             manager,
             settings: file.policy,
-            now: self.now,
         })
     }
 }

@@ -292,14 +292,6 @@ fn replay_prints_verdicts_and_summarises_restrictions() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A fresh temp directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mailward-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
