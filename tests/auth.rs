@@ -581,3 +581,125 @@ fn hostile_resolver_that_always_times_out_gives_temperrors() {
         Some("temperror")
     );
 }
+
+/// The seed's spoof arrives as a forwarded copy: the header From is the
+/// protected `something.com`, the forwarder's IP is outside its SPF, and
+/// the author's DKIM key is no longer published when the copy arrives
+/// (rotated), so SPF, DKIM and DMARC all fail here. The forwarder sealed
+/// the message with ARC after it saw `dkim=pass header.d=something.com`.
+/// With the forwarder a trusted sealer the composite verdict is a bypass
+/// and authentication adds nothing; untrusted, the same bytes are an
+/// intra-org spoof.
+#[test]
+fn forwarded_with_a_valid_arc_seal_from_a_trusted_sealer_is_not_penalised() {
+    use mailward_tests::auth_fixtures::{SignOptions, TestKey, arc_seal};
+    // The world as the forwarder saw it: the author's key published.
+    let mut at_forwarder = seed_zone();
+    let author = TestKey::rsa("something.com", "s2026", 2048, &mut at_forwarder);
+    let sealer = TestKey::rsa("forwarder.example", "arc", 2048, &mut at_forwarder);
+    let original = read("seed/seed-phish.eml");
+    let signature = author.dkim_sign(
+        &original,
+        &["From", "To", "Subject", "Date", "Message-ID"],
+        &SignOptions::default(),
+    );
+    let mut signed = signature.into_bytes();
+    signed.extend_from_slice(&original);
+    let sealed = arc_seal(&signed, &sealer, "mx.forwarder.example", &at_forwarder);
+
+    // The world as we see it: the seed zone and the sealer's key only.
+    let mut here = seed_zone();
+    sealer.publish(&mut here, &format!("v=DKIM1; k=rsa; p={}", sealer.public));
+    // mail-auth stamps t= with the system clock: check at that time.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let check = |trusted: &[&str]| {
+        let settings = Settings {
+            trusted_arc_sealers: trusted.iter().map(|s| s.to_string()).collect(),
+            ..protected()
+        };
+        let state = Arc::new(mailward_host::EmbeddedStore::in_memory().expect("in-memory state"));
+        let services = mailward_host::Services::new(
+            Arc::new(here.clone()),
+            Arc::new(mailward_host::ManualClock::new(now)),
+            state,
+        );
+        let engine = mailward_host::EngineConfig {
+            cache_dir: Some(mailward_tests::cache_dir()),
+            ..mailward_host::EngineConfig::default()
+        };
+        let sandbox = mailward_host::sandbox(
+            engine,
+            mailward_pack::DEFAULT_PACK,
+            &settings,
+            services,
+            Limits::default(),
+        )
+        .expect("the default pack loads");
+        let env = envelope("198.51.100.25", "mx.forwarder.example", "admin@something.com");
+        sandbox.check(&env, &sealed).expect("a verdict")
+    };
+
+    let trusted = check(&["forwarder.example"]);
+    for sym in ["ARC_PASS", "SPF_FAIL", "DMARC_FAIL_NONE", "COMPAUTH_BYPASS_ARC"] {
+        assert!(trusted.has(sym), "{sym} missing: {:?}", names(&trusted));
+    }
+    assert!(
+        !trusted.has("COMPAUTH_INTRA_ORG_SPOOF") && !trusted.has("COMPAUTH_FAIL"),
+        "{:?}",
+        names(&trusted)
+    );
+    assert!(
+        trusted
+            .symbols
+            .iter()
+            .filter(|s| s.name.starts_with("DKIM_"))
+            .all(|s| s.name != "DKIM_PASS"),
+        "the author's key is gone, so DKIM cannot pass here: {:?}",
+        names(&trusted)
+    );
+    let all_auth = |v: &Verdict| -> f64 {
+        v.symbols
+            .iter()
+            .filter(|s| {
+                ["SPF_", "SENDERID_", "DMARC_", "COMPAUTH_", "DKIM_", "ARC_"]
+                    .iter()
+                    .any(|p| s.name.starts_with(p))
+            })
+            .map(|s| s.score)
+            .sum()
+    };
+    assert!(
+        all_auth(&trusted) <= 0.0,
+        "authentication adds nothing against a vouched-for forward: {} {:?}",
+        all_auth(&trusted),
+        trusted.symbols.iter().map(|s| (&s.name, s.score)).collect::<Vec<_>>()
+    );
+    let ar = checked_ar(&trusted);
+    let compauth = entry(&ar, "compauth");
+    assert_eq!(
+        (compauth.result.as_str(), compauth.reason.as_deref()),
+        ("pass", Some("bypass"))
+    );
+    assert_eq!(entry(&ar, "arc").result, "pass");
+    assert_eq!(
+        entry(&ar, "dmarc").prop("policy", "dmarc"),
+        Some("none"),
+        "the trusted sealer's override lowers the applied policy"
+    );
+
+    let untrusted = check(&[]);
+    assert!(untrusted.has("ARC_PASS"), "{:?}", names(&untrusted));
+    assert!(
+        untrusted.has("COMPAUTH_INTRA_ORG_SPOOF"),
+        "{:?}",
+        names(&untrusted)
+    );
+    assert!(
+        auth_score(&untrusted) > auth_score(&trusted) + 5.0,
+        "{} vs {}",
+        auth_score(&untrusted),
+        auth_score(&trusted)
+    );
+}

@@ -244,6 +244,7 @@ fn dmarc_and_compauth_table() {
             message: &msg,
             pack,
             config: &config,
+            links: &[],
         };
         let dkim: Vec<DkimOutcome> = c
             .dkim
