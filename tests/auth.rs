@@ -674,7 +674,11 @@ fn forwarded_with_a_valid_arc_seal_from_a_trusted_sealer_is_not_penalised() {
         all_auth(&trusted) <= 0.0,
         "authentication adds nothing against a vouched-for forward: {} {:?}",
         all_auth(&trusted),
-        trusted.symbols.iter().map(|s| (&s.name, s.score)).collect::<Vec<_>>()
+        trusted
+            .symbols
+            .iter()
+            .map(|s| (&s.name, s.score))
+            .collect::<Vec<_>>()
     );
     let ar = checked_ar(&trusted);
     let compauth = entry(&ar, "compauth");

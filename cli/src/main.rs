@@ -11,10 +11,10 @@ mod bench;
 mod config;
 mod corpus;
 mod output;
-mod replay;
-mod users;
 mod pack_cmd;
+mod replay;
 mod rules_cmd;
+mod users;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -314,7 +314,12 @@ impl PackArgs {
         self.manager_with(file, store, services)
     }
 
-    fn manager_with(&self, file: &FileConfig, store: Option<PackStore>, services: Services) -> Result<PackManager> {
+    fn manager_with(
+        &self,
+        file: &FileConfig,
+        store: Option<PackStore>,
+        services: Services,
+    ) -> Result<PackManager> {
         let config = file.manager_config(&self.trusted_keys)?;
         Ok(PackManager::new(self.engine(file)?, services, config, store))
     }

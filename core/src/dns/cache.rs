@@ -10,6 +10,7 @@
 
 use super::{Answer, Query};
 use crate::env::{Env, Level};
+use crate::state::{CounterUpdate, Restriction, StateError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -101,6 +102,33 @@ impl Env for CachedEnv<'_> {
     fn log(&self, level: Level, message: &str) {
         self.inner.log(level, message);
     }
+
+    // State is not DNS: every call goes to the inner environment (the
+    // trait's defaults would answer `unavailable`).
+
+    fn counters(&self, updates: &[CounterUpdate]) -> Result<Vec<u64>, StateError> {
+        self.inner.counters(updates)
+    }
+
+    fn seen(&self, set: &str, members: &[String], ttl: u32) -> Result<Vec<bool>, StateError> {
+        self.inner.seen(set, members, ttl)
+    }
+
+    fn remember(&self, key: &str, value: &str, ttl: u32) -> Result<(), StateError> {
+        self.inner.remember(key, value, ttl)
+    }
+
+    fn recall(&self, keys: &[String]) -> Result<Vec<Option<String>>, StateError> {
+        self.inner.recall(keys)
+    }
+
+    fn restrict(&self, user: &str, r: &Restriction) -> Result<(), StateError> {
+        self.inner.restrict(user, r)
+    }
+
+    fn restrictions(&self, user: &str) -> Result<Vec<Restriction>, StateError> {
+        self.inner.restrictions(user)
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +150,29 @@ mod tests {
             0
         }
         fn log(&self, _: Level, _: &str) {}
+        fn remember(&self, key: &str, _: &str, _: u32) -> Result<(), StateError> {
+            if key == "k" {
+                Ok(())
+            } else {
+                Err(StateError::LimitExceeded)
+            }
+        }
+        fn recall(&self, keys: &[String]) -> Result<Vec<Option<String>>, StateError> {
+            Ok(keys.iter().map(|k| Some(format!("v-{k}"))).collect())
+        }
+    }
+
+    /// Regression: the cache wrapped the host's environment for DNS and
+    /// answered every state call with the trait's default `unavailable`,
+    /// so inbound credential phishing was never remembered and outbound
+    /// limits never counted (`OUT_STATE_UNAVAILABLE` on every message).
+    #[test]
+    fn state_calls_reach_the_inner_environment() {
+        let inner = Counting(Cell::new(0));
+        let env = CachedEnv::new(&inner);
+        assert_eq!(env.remember("k", "v", 60), Ok(()));
+        assert_eq!(env.remember("other", "v", 60), Err(StateError::LimitExceeded));
+        assert_eq!(env.recall(&["a".to_string()]), Ok(vec![Some("v-a".to_string())]));
     }
 
     #[test]
