@@ -15,6 +15,7 @@ mod replay;
 mod users;
 mod pack_cmd;
 mod rules_cmd;
+mod serve_cmd;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +70,13 @@ enum Command {
     /// Manage the active rule pack in a state directory (load, rollback, status, watch).
     #[command(subcommand)]
     Rules(rules_cmd::RulesCmd),
+    /// Run the gateway daemon: milter (Postfix) and rspamd-compatible HTTP,
+    /// configured by mailward.toml's [serve]; SIGHUP rescans the packs,
+    /// SIGTERM/SIGINT stop it gracefully.
+    Serve(serve_cmd::ServeArgs),
+    /// Load-test the daemon on loopback: concurrent milter sessions and
+    /// HTTP clients for a fixed time, with a pack swap in the middle.
+    BenchServe(serve_cmd::BenchServeArgs),
 }
 
 /// Which pack, with which deployment settings and services.
@@ -167,7 +175,9 @@ struct ScanArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve(_));
     let filter = match cli.verbose {
+        0 if serving => "info",
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -187,6 +197,8 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay::run(a),
         Command::Pack(c) => pack_cmd::run(c),
         Command::Rules(c) => rules_cmd::run(c),
+        Command::Serve(a) => serve_cmd::serve(a),
+        Command::BenchServe(a) => serve_cmd::bench_serve(a),
     };
     match result {
         Ok(code) => code,
