@@ -568,12 +568,17 @@ fn the_previous_minor_contract_loads_and_swaps_with_the_current_one() {
     );
     assert!(d.verdict.alerts.is_empty());
 
-    m.load(built_in()).expect("the current pack loads after a 0.1 pack");
+    m.load(built_in())
+        .expect("the current pack loads after a 0.1 pack");
     assert_eq!(m.active().unwrap().info().contract, mailward_host::CONTRACT);
     let d = m.check(&seed_envelope(), &read("seed/seed-phish.eml"));
     assert!(d.failure.is_none(), "{:?}", d.failure);
     assert_eq!(d.verdict.rule_pack.version, v1());
-    assert_ne!(d.verdict.action, Action::Accept, "the default pack judges the seed");
+    assert_ne!(
+        d.verdict.action,
+        Action::Accept,
+        "the default pack judges the seed"
+    );
 
     m.rollback().expect("rolls back to the 0.1 pack");
     assert_eq!(version_of(&m), "1.0.0");

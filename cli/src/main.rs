@@ -11,11 +11,11 @@ mod bench;
 mod config;
 mod corpus;
 mod output;
-mod replay;
-mod users;
 mod pack_cmd;
+mod replay;
 mod rules_cmd;
 mod serve_cmd;
+mod users;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -218,7 +218,6 @@ struct Setup {
     state: Arc<dyn StateStore>,
     alerts: Arc<AlertSink>,
     policy: FailPolicy,
-    now: Option<u64>,
 }
 
 impl Setup {
@@ -327,7 +326,12 @@ impl PackArgs {
         self.manager_with(file, store, services)
     }
 
-    fn manager_with(&self, file: &FileConfig, store: Option<PackStore>, services: Services) -> Result<PackManager> {
+    fn manager_with(
+        &self,
+        file: &FileConfig,
+        store: Option<PackStore>,
+        services: Services,
+    ) -> Result<PackManager> {
         let config = file.manager_config(&self.trusted_keys)?;
         Ok(PackManager::new(self.engine(file)?, services, config, store))
     }
@@ -381,7 +385,6 @@ impl PackArgs {
             policy: manager.config().fail_policy,
             manager,
             settings: file.policy,
-            now: self.now,
         })
     }
 }

@@ -88,6 +88,10 @@ impl RulesArgs {
             no_cache: self.no_cache,
             state_dir: self.state_dir.clone(),
             trusted_keys: self.trusted_keys.clone(),
+            // Validating a pack must not touch the deployment's counters
+            // and restrictions.
+            state: Some("memory".into()),
+            options: Vec::new(),
         }
     }
 

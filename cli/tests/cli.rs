@@ -22,10 +22,13 @@ fn mailward(args: &[&str]) -> Output {
         .expect("mailward runs")
 }
 
-/// This test process's state directory (tests never touch the user's own
-/// state file).
+/// A state directory of its own for each command a test runs (tests never
+/// touch the user's own state file, and commands of tests running in
+/// parallel never wait for each other's lock on the embedded store).
 fn state_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("mailward-cli-test-state-{}", std::process::id()))
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("mailward-cli-test-state-{}-{n}", std::process::id()))
 }
 
 fn text(b: &[u8]) -> String {
@@ -290,14 +293,6 @@ fn replay_prints_verdicts_and_summarises_restrictions() {
     assert_eq!(s["policy"]["measures"]["hijacked_accounts"], 1);
     assert_eq!(s["policy"]["measures"]["spam_delivered_before_block_max"], 0);
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// A fresh temp directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mailward-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn s(p: &Path) -> &str {

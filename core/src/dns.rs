@@ -177,5 +177,6 @@ pub fn is_valid_query_name(name: &str) -> bool {
             .all(|label| !label.is_empty() && label.len() <= 63)
 }
 
+pub mod cache;
 #[cfg(feature = "zone")]
 pub mod zone;

@@ -1,7 +1,9 @@
 //! The filter: one configured rule pack, ready to judge messages.
 
+use crate::checks::auth::{ArcChain, ArcOutcome, DkimOutcome};
 use crate::checks::{self, Context, Findings};
 use crate::config::Config;
+use crate::dns::cache::CachedEnv;
 use crate::env::Env;
 use crate::message::Message;
 use crate::pack::{PackError, RulePack};
@@ -91,9 +93,14 @@ impl Filter {
     /// Judges one message. Never fails and never panics on any input.
     pub fn check(&self, env: &dyn Env, envelope: &Envelope, raw: &[u8]) -> Verdict {
         let message = Message::parse(raw);
+        // One DNS cache per message: checks asking the same question (the
+        // MAIL FROM domain's TXT record for SPF and Sender ID, its MX
+        // records for `mx` and the sender-domain check) spend the host's
+        // query budget once.
+        let env = CachedEnv::new(env);
         let links = checks::urls::parse_links(&message);
         let cx = Context {
-            env,
+            env: &env,
             envelope,
             message: &message,
             pack: &self.pack,
@@ -101,18 +108,30 @@ impl Filter {
             links: &links,
         };
         let mut findings = Findings::new(self.pack.symbols.len());
-        if envelope.effective_direction() == crate::Direction::Inbound {
-            checks::sender_domain::check(&cx, &mut findings);
-            // --- DKIM and ARC (branch auth-dkim) -------------------------
-            // Stand-in until the sender-authentication orchestration
-            // (`checks::auth::run`) is merged: the lead replaces this block
-            // with that call, which runs DKIM and ARC among the others.
+        let inbound = envelope.effective_direction() == crate::Direction::Inbound;
+        // Sender authentication: DKIM and ARC first (DMARC and the
+        // composite verdict read them), then SPF, Sender ID, DMARC and
+        // compauth in `auth::run`. Mail submitted by an authenticated user
+        // is not judged by sender authentication.
+        let (dkim, arc) = if inbound {
             let now = env.now();
-            let dkim = checks::dkim::verify(env, &message, now);
+            let dkim = checks::dkim::verify(&env, &message, now);
             checks::dkim::emit(&self.pack, &dkim, &mut findings);
-            let arc = checks::arc::validate(env, &message, now);
+            let arc = checks::arc::validate(&env, &message, now);
             checks::arc::emit(&self.pack, &arc, &mut findings);
-            // --- end of DKIM and ARC --------------------------------------
+            (dkim, arc)
+        } else {
+            let arc = ArcOutcome {
+                chain: ArcChain::None,
+                hops: Vec::new(),
+                reason: String::new(),
+            };
+            (Vec::<DkimOutcome>::new(), arc)
+        };
+        let auth = checks::auth::run(&cx, &mut findings, dkim, arc);
+        let headers = vec![checks::auth::ar::header(&self.config, envelope, &auth)];
+        if inbound {
+            checks::sender_domain::check(&cx, &mut findings);
         }
         checks::content::check(&cx, &mut findings);
         checks::spoof::check(&cx, &mut findings);
@@ -121,6 +140,6 @@ impl Filter {
         checks::classifier::check(&cx, &mut findings);
         // Last: it reads the judgement of the checks before it.
         checks::outbound::check(&cx, &mut findings);
-        crate::verdict::finish(&self.pack, &self.config, findings, Vec::new())
+        crate::verdict::finish(&self.pack, &self.config, findings, headers)
     }
 }

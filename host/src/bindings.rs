@@ -12,26 +12,25 @@
 /// The alerts of a verdict: converted where the version has them.
 macro_rules! verdict_alerts {
     (alerts, $v:ident) => {
-        $v
-                .alerts
-                .into_iter()
-                .map(|a| core::Alert {
-                    kind: match a.kind {
-                        wit::AlertKind::LimitExceeded => core::AlertKind::LimitExceeded,
-                        wit::AlertKind::CompromiseSuspected => core::AlertKind::CompromiseSuspected,
-                        wit::AlertKind::CredentialReply => core::AlertKind::CredentialReply,
-                    },
-                    severity: match a.severity {
-                        wit::AlertSeverity::Info => core::AlertSeverity::Info,
-                        wit::AlertSeverity::Warning => core::AlertSeverity::Warning,
-                        wit::AlertSeverity::Critical => core::AlertSeverity::Critical,
-                    },
-                    user: a.user,
-                    summary: a.summary,
-                    action: a.action,
-                    symbols: a.symbols,
-                })
-                .collect()
+        $v.alerts
+            .into_iter()
+            .map(|a| core::Alert {
+                kind: match a.kind {
+                    wit::AlertKind::LimitExceeded => core::AlertKind::LimitExceeded,
+                    wit::AlertKind::CompromiseSuspected => core::AlertKind::CompromiseSuspected,
+                    wit::AlertKind::CredentialReply => core::AlertKind::CredentialReply,
+                },
+                severity: match a.severity {
+                    wit::AlertSeverity::Info => core::AlertSeverity::Info,
+                    wit::AlertSeverity::Warning => core::AlertSeverity::Warning,
+                    wit::AlertSeverity::Critical => core::AlertSeverity::Critical,
+                },
+                user: a.user,
+                summary: a.summary,
+                action: a.action,
+                symbols: a.symbols,
+            })
+            .collect()
     };
     (, $v:ident) => {
         Vec::new()
@@ -78,7 +77,7 @@ macro_rules! conversions {
                 queue_id: e.queue_id.clone(),
             }
         }
-        
+
         pub fn settings(s: &core::Settings) -> wit::Settings {
             wit::Settings {
                 protected_domains: s.protected_domains.clone(),
@@ -92,7 +91,7 @@ macro_rules! conversions {
                 options: s.options.clone(),
             }
         }
-        
+
         pub fn info(i: wit::RulePackInfo) -> core::PackInfo {
             core::PackInfo {
                 name: i.name,
@@ -101,7 +100,7 @@ macro_rules! conversions {
                 description: i.description,
             }
         }
-        
+
         pub fn verdict(v: wit::Verdict) -> core::Verdict {
             core::Verdict {
                 action: match v.action {

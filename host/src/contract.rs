@@ -170,8 +170,12 @@ impl PackPre {
         };
         let pre = linker.instantiate_pre(component).map_err(contract)?;
         match version {
-            ContractVersion::V0_2 => Ok(PackPre::V0_2(bindings::v0_2::PackPre::new(pre).map_err(contract)?)),
-            ContractVersion::V0_1 => Ok(PackPre::V0_1(bindings::v0_1::PackPre::new(pre).map_err(contract)?)),
+            ContractVersion::V0_2 => Ok(PackPre::V0_2(
+                bindings::v0_2::PackPre::new(pre).map_err(contract)?,
+            )),
+            ContractVersion::V0_1 => Ok(PackPre::V0_1(
+                bindings::v0_1::PackPre::new(pre).map_err(contract)?,
+            )),
         }
     }
 

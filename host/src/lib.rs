@@ -76,13 +76,13 @@ mod imports;
 pub mod lifecycle;
 mod limits;
 mod pack;
+pub mod pack_store;
 pub mod policy;
 pub mod resolver;
 mod sandbox;
 pub mod selftest;
 pub mod signing;
 mod state;
-pub mod pack_store;
 pub mod store;
 pub mod watch;
 
@@ -100,12 +100,12 @@ pub use limits::Limits;
 pub use mailward_core::dns::zone::ZoneResolver;
 pub use mailward_core::dns::{Resolver, zone::ZoneError};
 pub use pack::{CONTRACT, LoadedPack, Readiness, contract_compatible};
+pub use pack_store::PackStore;
 pub use policy::{FailPolicy, FailureKind};
 pub use resolver::{DnsConfig, HickoryResolver};
 pub use sandbox::{Decision, PhaseTimes, Sandbox};
 pub use signing::{PublicKey, SecretKey, Trust, TrustedKeys};
 pub use state::Services;
-pub use pack_store::PackStore;
 pub use store::{
     CoreState, EmbeddedStore, RedisStore, RestrictedUser, StateSpec, StateStore, StoreError,
     default_state_path,

@@ -9,11 +9,15 @@
 pub mod arc;
 pub mod auth;
 pub mod classifier;
+pub mod compauth;
 pub mod content;
 pub mod dkim;
+pub mod dmarc;
 pub mod lookalike;
 pub mod outbound;
 pub mod sender_domain;
+pub mod senderid;
+pub mod spf;
 pub mod spoof;
 pub mod urls;
 
@@ -30,6 +34,10 @@ pub fn code_symbols() -> Vec<&'static str> {
     [
         content::SYMBOLS,
         sender_domain::SYMBOLS,
+        spf::SYMBOLS,
+        senderid::SYMBOLS,
+        dmarc::SYMBOLS,
+        compauth::SYMBOLS,
         dkim::SYMBOLS,
         arc::SYMBOLS,
         spoof::SYMBOLS,
@@ -227,7 +235,15 @@ pub(crate) mod testing {
         .expect("test settings");
         let env = ResolverEnv::new(&Offline, 0, 10);
         let mut v = f.check(&env, &Envelope::default(), raw.as_bytes());
-        let auth: Vec<&str> = [super::dkim::SYMBOLS, super::arc::SYMBOLS].concat();
+        let auth: Vec<&str> = [
+            super::dkim::SYMBOLS,
+            super::arc::SYMBOLS,
+            super::spf::SYMBOLS,
+            super::senderid::SYMBOLS,
+            super::dmarc::SYMBOLS,
+            super::compauth::SYMBOLS,
+        ]
+        .concat();
         v.symbols.retain(|s| !auth.contains(&s.name.as_str()));
         v
     }

@@ -72,7 +72,10 @@ impl MessageState {
     }
 
     /// `dns.lookup-batch`: the batch bound, then [`MessageState::resolve`].
-    fn lookup_many(&mut self, queries: Vec<(String, core::RecordType)>) -> wasmtime::Result<Vec<core::Answer>> {
+    fn lookup_many(
+        &mut self,
+        queries: Vec<(String, core::RecordType)>,
+    ) -> wasmtime::Result<Vec<core::Answer>> {
         self.call("dns.lookup-batch")?;
         if queries.len() > self.limits.dns_batch {
             self.refuse("dns batch")?;
@@ -129,7 +132,13 @@ macro_rules! dns_host {
                         DnsRecord::Aaaa((s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]))
                     }
                     Record::Txt(t) => DnsRecord::Txt(t),
-                    Record::Mx { preference, exchange } => DnsRecord::Mx(MxRecord { preference, exchange }),
+                    Record::Mx {
+                        preference,
+                        exchange,
+                    } => DnsRecord::Mx(MxRecord {
+                        preference,
+                        exchange,
+                    }),
                     Record::Ptr(p) => DnsRecord::Ptr(p),
                 }
             }

@@ -6,8 +6,29 @@
 //! earlier ones' values (DMARC reads SPF and DKIM, the composite verdict
 //! reads everything) instead of matching each other's symbol names.
 //! Verdicts such as `TempError` are values, never `Err` or panics.
+//!
+//! [`run`] evaluates them for one message in that order, fires their
+//! symbols and returns the values; [`ar`] writes them as an
+//! Authentication-Results header field (RFC 8601).
+
+pub mod ar;
+mod run;
+
+pub use run::{not_applicable, run};
 
 use std::fmt;
+
+/// Most bytes of a reply text a check proposes.
+const MAX_REPLY_TEXT: usize = 200;
+
+/// A reply text safe for an SMTP response line: printable ASCII only, at
+/// most 200 bytes.
+pub fn reply_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .take(MAX_REPLY_TEXT)
+        .collect()
+}
 
 /// An SPF result (RFC 7208 §2.6); Sender ID uses the same set (RFC 4406).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -277,6 +298,8 @@ pub struct DmarcOutcome {
     pub spf_aligned: bool,
     /// An aligned DKIM pass was found.
     pub dkim_aligned: bool,
+    /// A short reason: what aligned, or why there is no policy.
+    pub reason: String,
 }
 
 /// The composite authentication verdict, after Microsoft's `compauth`.
@@ -323,6 +346,8 @@ pub enum CompAuthReason {
     Unaligned,
     /// Outbound or no From: not judged.
     NotApplicable,
+    /// A DNS lookup the verdict depends on failed temporarily.
+    TempError,
 }
 
 impl CompAuthReason {
@@ -336,6 +361,7 @@ impl CompAuthReason {
             CompAuthReason::Aligned => "aligned",
             CompAuthReason::Unaligned => "unaligned",
             CompAuthReason::NotApplicable => "not-applicable",
+            CompAuthReason::TempError => "temperror",
         }
     }
 }

@@ -256,7 +256,7 @@ score = 1
 description = "b"
 "#;
         let code: Vec<&str> = Vec::new();
-        let pack = RulePack::compile(&[("p.toml", src)], &code).unwrap();
+        let pack = RulePack::compile(&[("p.toml", src)], &code, &code).unwrap();
         crate::Filter::new(std::sync::Arc::new(pack))
     }
 
