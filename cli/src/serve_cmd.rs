@@ -49,6 +49,11 @@ pub struct BenchServeArgs {
     /// code path: the whole lifecycle pipeline).
     #[arg(long, value_name = "PACK.wasm")]
     swap_with: Option<PathBuf>,
+    /// When to start the swap, in seconds from the start (default: half
+    /// of --seconds). A pack not in the compile cache is compiled while the
+    /// load runs, which takes seconds on a busy machine.
+    #[arg(long, value_name = "S")]
+    swap_at: Option<f64>,
     /// Client IP of every message.
     #[arg(long, default_value = "192.0.2.10")]
     ip: IpAddr,
@@ -222,7 +227,9 @@ pub fn bench_serve(a: BenchServeArgs) -> Result<ExitCode> {
         }));
         let swapper = {
             let manager = manager.clone();
-            let half = Duration::from_secs(a.seconds) / 2;
+            let half = a
+                .swap_at
+                .map_or(Duration::from_secs(a.seconds) / 2, Duration::from_secs_f64);
             tokio::spawn(async move {
                 let second = second?;
                 tokio::time::sleep(half).await;

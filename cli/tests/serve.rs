@@ -373,10 +373,9 @@ fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results()
     let postfix = Postfix::start(&dir, daemon.milter);
 
     let phish = std::fs::read(seed("seed-phish.eml")).unwrap();
-    let (code, text) = smtp_send(postfix.smtp, "admin@something.com", "jane.doe@something.com", &phish);
-    assert_eq!(code, 550, "the phish is rejected at end of DATA: {text}\n{}", postfix.log());
-    assert!(text.contains("5.7.1"), "{text}");
-    assert!(text.contains("PHISH_CRED_LURE") || text.contains("mailward"), "{text}");
+    let (code, phish_reply) = smtp_send(postfix.smtp, "admin@something.com", "jane.doe@something.com", &phish);
+    assert_eq!(code, 550, "the phish is rejected at end of DATA: {phish_reply}\n{}", postfix.log());
+    assert!(phish_reply.starts_with("550 5.7.1 "), "{phish_reply}");
 
     let ham = std::fs::read(repo().join("tests/data/ham/lunch.eml")).unwrap();
     let (code, text) = smtp_send(postfix.smtp, "alice@example.org", "bob@something.com", &ham);
@@ -404,9 +403,16 @@ fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results()
         "{header_block}"
     );
     assert!(!delivered.contains("E-mail Account Upgrade"), "the phish was not delivered");
-    // Postfix logged the milter's reject with its queue id.
+    // Postfix logged the milter's reject, with the text mailward gave.
     let log = postfix.log();
-    assert!(log.contains("milter-reject: END-OF-MESSAGE"), "{log}");
+    let reject = log
+        .lines()
+        .find(|l| l.contains("milter-reject: END-OF-MESSAGE"))
+        .unwrap_or_else(|| panic!("a milter-reject line: {log}"));
+    assert!(
+        reject.contains(phish_reply.trim_start_matches("550 ").trim()),
+        "{reject}\n{phish_reply}"
+    );
     // The daemon counted both.
     let (_, metrics) = http(daemon.http, "GET", "/metrics", &[], b"");
     assert!(
@@ -675,7 +681,9 @@ fn bench_serve_loses_nothing_across_a_pack_swap() {
         .arg(seed("something.com.zone.yml"))
         .arg("--cache-dir")
         .arg(&cache)
-        .args(["--seconds", "8", "--milter-sessions", "20", "--http-clients", "20"])
+        // The swap starts after 1 s: compiling v2 (when it is not in the
+        // compile cache yet) competes with the load for the two cores.
+        .args(["--seconds", "14", "--swap-at", "1", "--milter-sessions", "20", "--http-clients", "20"])
         .arg("--swap-with")
         .arg(&v2)
         .arg("--json")

@@ -147,31 +147,52 @@ async fn checkv2(req: Request<Incoming>, shared: &Shared) -> Resp {
     let limit = shared.config.max_message_bytes;
     let headers = req.headers().clone();
     let envelope = rspamd::envelope(|name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()));
-    let announced = headers
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let decision = match announced {
-        Some(n) if n > limit => shared
-            .checker
-            .too_large(Source::Http, n, limit, envelope.queue_id.as_deref()),
-        _ => match Limited::new(req.into_body(), limit).collect().await {
-            Ok(body) => {
-                let message = body.to_bytes().to_vec();
-                let id = rspamd::message_id(&message);
-                let d = shared.checker.check(Source::Http, envelope, message).await;
-                return json(StatusCode::OK, &rspamd::answer(&d.verdict, id, start.elapsed()));
-            }
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => shared
+    let message = match read_bounded(req.into_body(), limit).await {
+        Ok(Body::Whole(m)) => m,
+        Ok(Body::TooLarge(size)) => {
+            let d = shared
                 .checker
-                .too_large(Source::Http, limit + 1, limit, envelope.queue_id.as_deref()),
-            Err(e) => return error(StatusCode::BAD_REQUEST, format!("reading the message: {e}")),
-        },
+                .too_large(Source::Http, size, limit, envelope.queue_id.as_deref());
+            return json(StatusCode::OK, &rspamd::answer(&d.verdict, None, start.elapsed()));
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("reading the message: {e}")),
     };
-    json(
-        StatusCode::OK,
-        &rspamd::answer(&decision.verdict, None, start.elapsed()),
-    )
+    let id = rspamd::message_id(&message);
+    let d = shared.checker.check(Source::Http, envelope, message).await;
+    json(StatusCode::OK, &rspamd::answer(&d.verdict, id, start.elapsed()))
+}
+
+/// A request body read with a bound.
+enum Body {
+    /// All of it.
+    Whole(Vec<u8>),
+    /// Over the limit: this many bytes were seen (and dropped).
+    TooLarge(usize),
+}
+
+/// Reads a body of at most `limit` bytes. A longer one is not kept: it is
+/// read on and dropped up to another `limit` bytes (so the client, still
+/// sending, gets the answer instead of a reset connection), then left.
+async fn read_bounded(mut body: Incoming, limit: usize) -> Result<Body, hyper::Error> {
+    let mut kept = Vec::new();
+    let mut size = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else { continue };
+        size = size.saturating_add(data.len());
+        if size <= limit {
+            kept.extend_from_slice(&data);
+        } else {
+            kept = Vec::new();
+            if size > limit.saturating_mul(2) {
+                break;
+            }
+        }
+    }
+    Ok(if size > limit {
+        Body::TooLarge(size)
+    } else {
+        Body::Whole(kept)
+    })
 }
 
 fn admin_allowed(req: &Request<Incoming>, shared: &Shared, peer: SocketAddr) -> bool {

@@ -160,8 +160,10 @@ mod tests {
         let e = envelope(|n| {
             headers
                 .iter()
-                .filter(move |(k, _)| k.eq_ignore_ascii_case(n))
+                .filter(|(k, _)| k.eq_ignore_ascii_case(n))
                 .map(|(_, v)| *v)
+                .collect::<Vec<_>>()
+                .into_iter()
         });
         assert_eq!(e.client_ip, Some("203.0.113.66".parse().unwrap()));
         assert_eq!(e.helo.as_deref(), Some("mx.phisher.example"));

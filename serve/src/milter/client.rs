@@ -36,13 +36,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The header field `name` the filter added, if any.
+    /// The header field `name` the filter added, if any (without the
+    /// leading space a `HDR_LEADSPC` filter sends).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.modifications.iter().find_map(|r| match r {
             Reply::AddHeader { name: n, value } | Reply::InsertHeader { name: n, value, .. }
                 if n.eq_ignore_ascii_case(name) =>
             {
-                Some(value.as_str())
+                Some(value.strip_prefix(' ').unwrap_or(value))
             }
             _ => None,
         })

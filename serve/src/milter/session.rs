@@ -270,6 +270,13 @@ pub fn replies(decision: &Decision, negotiated: OptNeg) -> Vec<Reply> {
         Action::Accept | Action::AddHeader | Action::Quarantine => {}
     }
     let mut out = Vec::new();
+    // With HDR_LEADSPC the MTA takes values byte-exact in both directions:
+    // the space after the colon is ours to send.
+    let lead = if negotiated.protocol & protocol::HDR_LEADSPC != 0 {
+        " "
+    } else {
+        ""
+    };
     if negotiated.actions & action::ADDHDRS != 0 {
         if negotiated.version >= 6 {
             // Insert at the top, last first, so they end up in order.
@@ -277,14 +284,14 @@ pub fn replies(decision: &Decision, negotiated: OptNeg) -> Vec<Reply> {
                 out.push(Reply::InsertHeader {
                     index: 0,
                     name: h.name.clone(),
-                    value: h.value.clone(),
+                    value: format!("{lead}{}", h.value),
                 });
             }
         } else {
             for h in &v.headers {
                 out.push(Reply::AddHeader {
                     name: h.name.clone(),
-                    value: h.value.clone(),
+                    value: format!("{lead}{}", h.value),
                 });
             }
         }
@@ -552,7 +559,9 @@ mod tests {
         let r = replies(&decision(Action::Quarantine, None), n);
         assert_eq!(r.len(), 4);
         assert!(matches!(&r[0], Reply::InsertHeader { index: 0, name, .. } if name == "X-Mailward"));
-        assert!(matches!(&r[1], Reply::InsertHeader { name, .. } if name == "Authentication-Results"));
+        assert!(matches!(&r[1], Reply::InsertHeader { name, value, .. }
+            if name == "Authentication-Results" && value == " mx; spf=fail"),
+            "leading space: HDR_LEADSPC was negotiated");
         assert!(matches!(&r[2], Reply::Quarantine(q) if q.contains("PHISH_CRED_LURE")));
         assert_eq!(r[3], Reply::Accept);
         // Version 2, no quarantine offered: headers appended, then accept.
@@ -562,7 +571,7 @@ mod tests {
             protocol: 0,
         };
         let r = replies(&decision(Action::Quarantine, None), old);
-        assert!(matches!(&r[0], Reply::AddHeader { name, .. } if name == "Authentication-Results"));
+        assert!(matches!(&r[0], Reply::AddHeader { name, value } if name == "Authentication-Results" && value == "mx; spf=fail"));
         assert_eq!(r.len(), 3);
         assert_eq!(r[2], Reply::Accept);
     }
