@@ -90,7 +90,11 @@ impl FileConfig {
     /// The daemon's settings: `[serve]`, with `milter` and `http` given on
     /// the command line taking precedence, and the message size limit from
     /// `[limits] message-mib`.
-    pub fn serve_config(&self, milter: Option<&str>, http: Option<&str>) -> Result<mailward_serve::ServeConfig> {
+    pub fn serve_config(
+        &self,
+        milter: Option<&str>,
+        http: Option<&str>,
+    ) -> Result<mailward_serve::ServeConfig> {
         let s = &self.serve;
         let d = mailward_serve::ServeConfig::default();
         let addr = |flag: Option<&str>, file: &Option<String>| -> Result<Option<std::net::SocketAddr>> {
@@ -107,7 +111,9 @@ impl FileConfig {
             max_packet_bytes: s.max_packet_kib.map_or(d.max_packet_bytes, |k| k << 10),
             max_connections: s.max_connections.unwrap_or(d.max_connections),
             idle_timeout: s.idle_timeout_ms.map_or(d.idle_timeout, Duration::from_millis),
-            shutdown_grace: s.shutdown_grace_ms.map_or(d.shutdown_grace, Duration::from_millis),
+            shutdown_grace: s
+                .shutdown_grace_ms
+                .map_or(d.shutdown_grace, Duration::from_millis),
             admin_token: s.admin_token.clone(),
         })
     }
@@ -422,7 +428,9 @@ mod tests {
         assert_eq!(s.max_packet_bytes, 1 << 20);
         assert_eq!(s.shutdown_grace, Duration::from_secs(30));
         assert_eq!(s.admin_token, None);
-        let s = c.serve_config(Some("inet:127.0.0.1:0"), Some("[::1]:8080")).unwrap();
+        let s = c
+            .serve_config(Some("inet:127.0.0.1:0"), Some("[::1]:8080"))
+            .unwrap();
         assert_eq!(s.milter, Some("127.0.0.1:0".parse().unwrap()));
         assert_eq!(s.http, Some("[::1]:8080".parse().unwrap()));
         assert!(listen_addr("not an address").is_err());

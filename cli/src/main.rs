@@ -187,6 +187,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("MAILWARD_LOG").unwrap_or_else(|_| filter.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Check(a) => check(a),

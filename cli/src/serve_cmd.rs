@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use mailward_core::{Direction, Envelope};
 use mailward_host::{PackCandidate, PackManager, PackStore, Services, WatchConfig, Watcher};
-use mailward_serve::load::{LoadConfig, LoadReport, SideReport};
 use mailward_serve::Server;
+use mailward_serve::load::{LoadConfig, LoadReport, SideReport};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -170,7 +170,8 @@ fn cpu_time() -> Duration {
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
         return Duration::ZERO;
     }
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let tv =
+        |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
@@ -235,7 +236,11 @@ pub fn bench_serve(a: BenchServeArgs) -> Result<ExitCode> {
                 tokio::time::sleep(half).await;
                 let t = Instant::now();
                 let r = tokio::task::spawn_blocking(move || manager.load(second)).await;
-                Some((t.elapsed(), r.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()))))
+                Some((
+                    t.elapsed(),
+                    r.map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string())),
+                ))
             })
         };
         let cpu0 = cpu_time();
@@ -269,7 +274,8 @@ pub fn bench_serve(a: BenchServeArgs) -> Result<ExitCode> {
                 "result": match r { Ok(rep) => format!("{} {}", rep.activated.name, rep.activated.version), Err(e) => format!("error: {e}") },
             })),
         });
-        std::fs::write(p, serde_json::to_string_pretty(&v)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, serde_json::to_string_pretty(&v)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     let bad = report.milter.errors + report.milter.lost() + report.http.errors + report.http.lost();
     let swap_failed = matches!(&swap, Some((_, Err(_))));
@@ -282,7 +288,14 @@ pub fn bench_serve(a: BenchServeArgs) -> Result<ExitCode> {
 
 type SwapOutcome = Option<(Duration, Result<mailward_host::SwapReport, String>)>;
 
-fn print_report(r: &LoadReport, cpu: Duration, cores: usize, swap: &SwapOutcome, sessions: usize, clients: usize) {
+fn print_report(
+    r: &LoadReport,
+    cpu: Duration,
+    cores: usize,
+    swap: &SwapOutcome,
+    sessions: usize,
+    clients: usize,
+) {
     let secs = r.elapsed.as_secs_f64();
     let total = r.milter.answered + r.http.answered;
     println!(
@@ -290,10 +303,7 @@ fn print_report(r: &LoadReport, cpu: Duration, cores: usize, swap: &SwapOutcome,
         secs,
         cpu.as_secs_f64()
     );
-    for (name, s, n) in [
-        ("milter", &r.milter, sessions),
-        ("http  ", &r.http, clients),
-    ] {
+    for (name, s, n) in [("milter", &r.milter, sessions), ("http  ", &r.http, clients)] {
         println!(
             "{name} {n:>4} conc.  sent {:>7}  answered {:>7}  errors {}  lost {}  {:>7.0} msgs/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
             s.sent,

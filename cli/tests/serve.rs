@@ -15,7 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn seed(name: &str) -> PathBuf {
@@ -132,7 +135,10 @@ impl Daemon {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "mailward serve did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "mailward serve did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -168,7 +174,10 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], bo
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("an HTTP status line: {text}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -270,7 +279,12 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 "
         );
         std::fs::write(conf.join("master.cf"), master_cf).unwrap();
-        let check = Command::new("postfix").arg("-c").arg(&conf).arg("check").status().unwrap();
+        let check = Command::new("postfix")
+            .arg("-c")
+            .arg(&conf)
+            .arg("check")
+            .status()
+            .unwrap();
         assert!(check.success(), "postfix check (see {})", log.display());
         let master = Command::new("postfix")
             .arg("-c")
@@ -302,7 +316,11 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 impl Drop for Postfix {
     fn drop(&mut self) {
-        let _ = Command::new("postfix").arg("-c").arg(&self.conf).arg("stop").status();
+        let _ = Command::new("postfix")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("stop")
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.master.try_wait() {
@@ -321,7 +339,7 @@ fn smtp_send(addr: SocketAddr, from: &str, rcpt: &str, message: &[u8]) -> (u16, 
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
-    let mut reply = |r: &mut BufReader<TcpStream>| -> (u16, String) {
+    let reply = |r: &mut BufReader<TcpStream>| -> (u16, String) {
         let mut all = String::new();
         loop {
             let mut line = String::new();
@@ -373,8 +391,18 @@ fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results()
     let postfix = Postfix::start(&dir, daemon.milter);
 
     let phish = std::fs::read(seed("seed-phish.eml")).unwrap();
-    let (code, phish_reply) = smtp_send(postfix.smtp, "admin@something.com", "jane.doe@something.com", &phish);
-    assert_eq!(code, 550, "the phish is rejected at end of DATA: {phish_reply}\n{}", postfix.log());
+    let (code, phish_reply) = smtp_send(
+        postfix.smtp,
+        "admin@something.com",
+        "jane.doe@something.com",
+        &phish,
+    );
+    assert_eq!(
+        code,
+        550,
+        "the phish is rejected at end of DATA: {phish_reply}\n{}",
+        postfix.log()
+    );
     assert!(phish_reply.starts_with("550 5.7.1 "), "{phish_reply}");
 
     let ham = std::fs::read(repo().join("tests/data/ham/lunch.eml")).unwrap();
@@ -402,7 +430,10 @@ fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results()
         header_block.contains("\nX-Mailward: accept;") || header_block.contains("\nX-Mailward: add-header;"),
         "{header_block}"
     );
-    assert!(!delivered.contains("E-mail Account Upgrade"), "the phish was not delivered");
+    assert!(
+        !delivered.contains("E-mail Account Upgrade"),
+        "the phish was not delivered"
+    );
     // Postfix logged the milter's reject, with the text mailward gave.
     let log = postfix.log();
     let reject = log
@@ -451,7 +482,10 @@ fn rspamc_shows_mailwards_action_score_and_symbols() {
     println!("{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "rspamc exits 0");
     assert!(text.contains("Action: reject"), "{text}");
-    let score_line = text.lines().find(|l| l.starts_with("Score:")).expect("a Score line");
+    let score_line = text
+        .lines()
+        .find(|l| l.starts_with("Score:"))
+        .expect("a Score line");
     let score: f64 = score_line[6..].split('/').next().unwrap().trim().parse().unwrap();
     assert!(score >= 15.0, "{score_line}");
     assert!(text.contains("Symbol: PHISH_CRED_LURE"), "{text}");
@@ -459,7 +493,14 @@ fn rspamc_shows_mailwards_action_score_and_symbols() {
     let out = Command::new("rspamc")
         .arg("-h")
         .arg(daemon.http.to_string())
-        .args(["-i", "203.0.113.66", "-F", "admin@something.com", "--json", "symbols"])
+        .args([
+            "-i",
+            "203.0.113.66",
+            "-F",
+            "admin@something.com",
+            "--json",
+            "symbols",
+        ])
         .arg(seed("seed-phish.eml"))
         .output()
         .unwrap();
@@ -467,7 +508,10 @@ fn rspamc_shows_mailwards_action_score_and_symbols() {
     let start = text.find('{').expect("JSON in rspamc --json");
     let v = json(&text[start..]);
     assert_eq!(v["action"], "reject", "{v}");
-    assert!(v["symbols"]["PHISH_CRED_LURE"]["score"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(
+        v["symbols"]["PHISH_CRED_LURE"]["score"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
     assert!(daemon.stop().success());
 }
 
@@ -511,7 +555,12 @@ fn checkv2_health_metrics_and_admin_swaps() {
     assert_eq!(v["mailward"]["action"], "reject");
     assert!(v["score"].as_f64().unwrap() >= v["required_score"].as_f64().unwrap());
     assert_eq!(v["symbols"]["PHISH_CRED_LURE"]["name"], "PHISH_CRED_LURE");
-    assert!(v["messages"]["smtp_message"].as_str().unwrap().starts_with("5.7.1 "));
+    assert!(
+        v["messages"]["smtp_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("5.7.1 ")
+    );
     assert_eq!(v["message-id"], "20090414131240.5D8E2@mx.phisher.example");
 
     // A message over [limits] message-mib (1 here) is not buffered whole;
@@ -526,8 +575,15 @@ fn checkv2_health_metrics_and_admin_swaps() {
     let mut s = TcpStream::connect(daemon.milter).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut buf = BytesMut::new();
-    send(&mut s, &[Milter::Mail(vec!["<a@example.org>".into()]), Milter::Data]);
-    assert_eq!(read_reply(&mut s, &mut buf), Reply::Continue, "MAIL (no negotiation: every step answered)");
+    send(
+        &mut s,
+        &[Milter::Mail(vec!["<a@example.org>".into()]), Milter::Data],
+    );
+    assert_eq!(
+        read_reply(&mut s, &mut buf),
+        Reply::Continue,
+        "MAIL (no negotiation: every step answered)"
+    );
     assert_eq!(read_reply(&mut s, &mut buf), Reply::Continue, "DATA");
     for chunk in big.chunks(65_535) {
         send(&mut s, &[Milter::Body(chunk.to_vec())]);
@@ -535,7 +591,10 @@ fn checkv2_health_metrics_and_admin_swaps() {
     }
     send(&mut s, &[Milter::Eom(Vec::new())]);
     let r = read_reply(&mut s, &mut buf);
-    assert!(matches!(&r, Reply::ReplyCode(c) if c.starts_with("451 4.7.0")), "{r:?}");
+    assert!(
+        matches!(&r, Reply::ReplyCode(c) if c.starts_with("451 4.7.0")),
+        "{r:?}"
+    );
     drop(s);
 
     assert_eq!(http(daemon.http, "GET", "/checkv2", &[], b"").0, 405);
@@ -547,12 +606,18 @@ fn checkv2_health_metrics_and_admin_swaps() {
     let (code, body) = http(daemon.http, "POST", "/admin/pack", &[], &pack);
     assert_eq!(code, 200, "{body}");
     assert_eq!(json(&body)["activated"]["version"], v2.as_str());
-    assert_eq!(json(&http(daemon.http, "GET", "/health", &[], b"").1)["pack"]["version"], v2.as_str());
+    assert_eq!(
+        json(&http(daemon.http, "GET", "/health", &[], b"").1)["pack"]["version"],
+        v2.as_str()
+    );
     let (code, body) = http(daemon.http, "POST", "/admin/pack", &[], b"not a pack");
     assert_eq!(code, 422, "a bad pack is refused: {body}");
     let (code, body) = http(daemon.http, "POST", "/admin/pack/rollback", &[], b"");
     assert_eq!(code, 200, "{body}");
-    assert_eq!(json(&http(daemon.http, "GET", "/health", &[], b"").1)["pack"]["version"], v1.as_str());
+    assert_eq!(
+        json(&http(daemon.http, "GET", "/health", &[], b"").1)["pack"]["version"],
+        v1.as_str()
+    );
     let (_, status) = http(daemon.http, "GET", "/admin/pack", &[], b"");
     assert_eq!(json(&status)["active"]["version"], v1.as_str());
 
@@ -581,9 +646,18 @@ fn checkv2_health_metrics_and_admin_swaps() {
         "{metrics}"
     );
     assert!(metrics.contains(&format!("version=\"{v2}\"")), "{metrics}");
-    assert!(metrics.contains("mailward_pack_events_total{event=\"rolled-back\"} 1"), "{metrics}");
-    assert!(metrics.contains("mailward_pack_events_total{event=\"rejected\"} 1"), "{metrics}");
-    assert!(metrics.contains("mailward_check_duration_seconds_count{source=\"http\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("mailward_pack_events_total{event=\"rolled-back\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mailward_pack_events_total{event=\"rejected\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mailward_check_duration_seconds_count{source=\"http\"} 2"),
+        "{metrics}"
+    );
     assert!(daemon.stop().success());
     let _ = std::fs::remove_dir_all(&state);
 }
@@ -641,7 +715,11 @@ fn sigterm_lets_an_in_flight_milter_message_finish() {
         Milter::Rcpt(vec!["<jane.doe@something.com>".into()]),
         Milter::Data,
     ];
-    first.extend(headers.into_iter().map(|(name, value)| Milter::Header { name, value }));
+    first.extend(
+        headers
+            .into_iter()
+            .map(|(name, value)| Milter::Header { name, value }),
+    );
     send(&mut s, &first);
     // Mid-message: the daemon is told to stop.
     std::thread::sleep(Duration::from_millis(300));
@@ -650,7 +728,10 @@ fn sigterm_lets_an_in_flight_milter_message_finish() {
     // New connections are refused; this one still gets its verdict.
     let refused = TcpStream::connect(daemon.milter);
     assert!(refused.is_err(), "the listener is closed after SIGTERM");
-    send(&mut s, &[Milter::Eoh, Milter::Body(body), Milter::Eom(Vec::new())]);
+    send(
+        &mut s,
+        &[Milter::Eoh, Milter::Body(body), Milter::Eom(Vec::new())],
+    );
     let reply = read_reply(&mut s, &mut buf);
     assert!(
         matches!(&reply, Reply::ReplyCode(r) if r.starts_with("550 5.7.1")),
@@ -683,7 +764,16 @@ fn bench_serve_loses_nothing_across_a_pack_swap() {
         .arg(&cache)
         // The swap starts after 1 s: compiling v2 (when it is not in the
         // compile cache yet) competes with the load for the two cores.
-        .args(["--seconds", "14", "--swap-at", "1", "--milter-sessions", "20", "--http-clients", "20"])
+        .args([
+            "--seconds",
+            "14",
+            "--swap-at",
+            "1",
+            "--milter-sessions",
+            "20",
+            "--http-clients",
+            "20",
+        ])
         .arg("--swap-with")
         .arg(&v2)
         .arg("--json")
@@ -698,7 +788,10 @@ fn bench_serve_loses_nothing_across_a_pack_swap() {
         assert_eq!(v[side]["lost"], 0, "{side}: {v}");
         assert_eq!(v[side]["errors"], 0, "{side}: {v}");
         assert!(v[side]["answered"].as_u64().unwrap() > 20, "{side}: {v}");
-        assert!(v[side]["actions"].as_object().unwrap().len() >= 2, "ham and phish differ: {v}");
+        assert!(
+            v[side]["actions"].as_object().unwrap().len() >= 2,
+            "ham and phish differ: {v}"
+        );
     }
     let packs = v["http"]["packs"].as_object().unwrap();
     let name = |ver: String| format!("mailward-default/{ver}");

@@ -103,7 +103,10 @@ async fn handle(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Re
         (&Method::GET, "/ping") => respond(StatusCode::OK, "text/plain", "pong\r\n"),
         (_, p) if p.starts_with("/admin/") => {
             if !admin_allowed(&req, shared, peer) {
-                error(StatusCode::FORBIDDEN, "admin endpoints need the admin token or a loopback client")
+                error(
+                    StatusCode::FORBIDDEN,
+                    "admin endpoints need the admin token or a loopback client",
+                )
             } else {
                 admin(req, shared, &path).await
             }

@@ -176,7 +176,10 @@ impl Checker {
 
     /// Name and version of the active pack (empty when none).
     pub fn pack_info(&self) -> PackInfo {
-        self.manager.active().map(|a| a.info().clone()).unwrap_or_default()
+        self.manager
+            .active()
+            .map(|a| a.info().clone())
+            .unwrap_or_default()
     }
 }
 

@@ -173,7 +173,7 @@ async fn milter_worker(
         i += 1;
         let start = Instant::now();
         r.sent += 1;
-        let c = match client.take() {
+        let mut c = match client.take() {
             Some(c) => c,
             None => match MilterClient::connect(addr, POSTFIX_OFFER).await {
                 Ok(c) => c,
@@ -183,7 +183,6 @@ async fn milter_worker(
                 }
             },
         };
-        let mut c = c;
         match c.message(envelope, message).await {
             Ok(outcome) => {
                 let pack = outcome
@@ -289,7 +288,11 @@ async fn http_worker(
         match checkv2(&mut s, envelope, message).await {
             Ok(v) => match v["action"].as_str() {
                 Some(a) => {
-                    r.answer(start, a.to_string(), v["mailward"]["pack"].as_str().map(String::from));
+                    r.answer(
+                        start,
+                        a.to_string(),
+                        v["mailward"]["pack"].as_str().map(String::from),
+                    );
                     sender = Some(s);
                 }
                 None => r.error(format!("answer without an action: {v}")),

@@ -187,10 +187,16 @@ impl Metrics {
                 ld(&self.failures[i])
             );
         }
-        o.push_str("# HELP mailward_pack_events_total Rule pack lifecycle events (swaps, refusals, rollbacks).\n");
+        o.push_str(
+            "# HELP mailward_pack_events_total Rule pack lifecycle events (swaps, refusals, rollbacks).\n",
+        );
         o.push_str("# TYPE mailward_pack_events_total counter\n");
         for (i, e) in EVENTS.iter().enumerate() {
-            let _ = writeln!(o, "mailward_pack_events_total{{event=\"{e}\"}} {}", ld(&self.events[i]));
+            let _ = writeln!(
+                o,
+                "mailward_pack_events_total{{event=\"{e}\"}} {}",
+                ld(&self.events[i])
+            );
         }
         o.push_str("# HELP mailward_pack_info The active rule pack (value 1).\n");
         o.push_str("# TYPE mailward_pack_info gauge\n");
@@ -213,10 +219,20 @@ impl Metrics {
             self.milter_sessions.load(Ordering::Relaxed)
         );
         o.push_str("# TYPE mailward_milter_sessions_total counter\n");
-        let _ = writeln!(o, "mailward_milter_sessions_total {}", ld(&self.milter_sessions_total));
-        o.push_str("# HELP mailward_milter_protocol_errors_total Milter connections closed for a protocol error.\n");
+        let _ = writeln!(
+            o,
+            "mailward_milter_sessions_total {}",
+            ld(&self.milter_sessions_total)
+        );
+        o.push_str(
+            "# HELP mailward_milter_protocol_errors_total Milter connections closed for a protocol error.\n",
+        );
         o.push_str("# TYPE mailward_milter_protocol_errors_total counter\n");
-        let _ = writeln!(o, "mailward_milter_protocol_errors_total {}", ld(&self.protocol_errors));
+        let _ = writeln!(
+            o,
+            "mailward_milter_protocol_errors_total {}",
+            ld(&self.protocol_errors)
+        );
         o.push_str("# TYPE mailward_http_requests_total counter\n");
         let _ = writeln!(o, "mailward_http_requests_total {}", ld(&self.http_requests));
         o.push_str("# TYPE mailward_http_errors_total counter\n");

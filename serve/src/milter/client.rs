@@ -51,7 +51,9 @@ impl Outcome {
 
     /// True when the filter quarantined the message.
     pub fn quarantined(&self) -> bool {
-        self.modifications.iter().any(|r| matches!(r, Reply::Quarantine(_)))
+        self.modifications
+            .iter()
+            .any(|r| matches!(r, Reply::Quarantine(_)))
     }
 }
 
@@ -140,7 +142,10 @@ impl MilterClient {
         };
         self.send(&[Command::Macro {
             stage: b'C',
-            pairs: vec![("j".into(), "mx.test".into()), ("{daemon_name}".into(), "smtpd".into())],
+            pairs: vec![
+                ("j".into(), "mx.test".into()),
+                ("{daemon_name}".into(), "smtpd".into()),
+            ],
         }])
         .await?;
         self.step(
@@ -188,7 +193,10 @@ impl MilterClient {
         loop {
             let r = self.reply().await?;
             if r.is_final() {
-                return Ok(Outcome { modifications, last: r });
+                return Ok(Outcome {
+                    modifications,
+                    last: r,
+                });
             }
             if !matches!(r, Reply::Progress) {
                 modifications.push(r);
@@ -203,14 +211,20 @@ impl MilterClient {
     }
 }
 
+/// A header field's name and value, as bytes.
+pub type HeaderField = (Vec<u8>, Vec<u8>);
+
 /// Splits a message the way an MTA hands it to a milter: header fields
 /// (name, value after the colon with folded lines joined by LF) and the
 /// body with CRLF line ends.
-pub fn split_message(message: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>) {
-    let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+pub fn split_message(message: &[u8]) -> (Vec<HeaderField>, Vec<u8>) {
+    let mut headers: Vec<HeaderField> = Vec::new();
     let mut rest = message;
     loop {
-        let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
         let (line, next) = rest.split_at(end);
         let text = line.strip_suffix(b"\n").unwrap_or(line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);

@@ -290,7 +290,9 @@ fn nul(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Strips what would end a NUL-terminated string or an SMTP/header line.
 fn clean(s: &str) -> String {
-    s.chars().filter(|&c| c != '\0' && c != '\r' && c != '\n').collect()
+    s.chars()
+        .filter(|&c| c != '\0' && c != '\r' && c != '\n')
+        .collect()
 }
 
 impl Command {
@@ -408,7 +410,11 @@ impl Command {
                 for a in args {
                     nul(&mut d, a.as_bytes());
                 }
-                if matches!(self, Command::Mail(_)) { b'M' } else { b'R' }
+                if matches!(self, Command::Mail(_)) {
+                    b'M'
+                } else {
+                    b'R'
+                }
             }
             Command::Data => b'T',
             Command::Header { name, value } => {
@@ -684,7 +690,10 @@ mod tests {
                 name: "Authentication-Results".into(),
                 value: "mx; spf=fail".into()
             }),
-            packet(b'i', b"\x00\x00\x00\x00Authentication-Results\x00mx; spf=fail\x00")
+            packet(
+                b'i',
+                b"\x00\x00\x00\x00Authentication-Results\x00mx; spf=fail\x00"
+            )
         );
         assert_eq!(
             enc(Reply::Quarantine("mailward: PHISH".into())),
@@ -755,7 +764,11 @@ mod tests {
     #[test]
     fn partial_and_bad_frames() {
         let mut buf = BytesMut::from(&[0u8, 0, 0, 5, b'H', b'a'][..]);
-        assert_eq!(take_packet(&mut buf, 100).unwrap(), None, "incomplete: wait for more");
+        assert_eq!(
+            take_packet(&mut buf, 100).unwrap(),
+            None,
+            "incomplete: wait for more"
+        );
         assert_eq!(buf.len(), 6, "nothing consumed");
         let mut buf = BytesMut::from(&[0u8, 0, 0, 0][..]);
         assert_eq!(take_packet(&mut buf, 100), Err(CodecError::Empty));

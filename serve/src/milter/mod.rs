@@ -50,7 +50,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<(), Ser
             let metrics = shared.checker.metrics().clone();
             metrics.milter_session(1);
             if let Err(e) = session::run(stream, &shared).await {
-                if matches!(e, crate::SessionError::Protocol(_) | crate::SessionError::Sequence(_)) {
+                if matches!(
+                    e,
+                    crate::SessionError::Protocol(_) | crate::SessionError::Sequence(_)
+                ) {
                     metrics.protocol_error();
                 }
                 tracing::warn!(target: "mailward::serve", %peer, "{e}");

@@ -145,14 +145,16 @@ impl Session {
             }
             Command::Mail(args) => {
                 self.message = Some(Message {
-                    mail_from: strip_brackets(&args[0]),
+                    mail_from: strip_brackets(args.first().map_or("", String::as_str)),
                     ..Message::default()
                 });
                 self.ack(NR_MAIL)
             }
             Command::Rcpt(args) => {
                 let m = self.message.get_or_insert_with(Message::default);
-                m.rcpt.push(strip_brackets(&args[0]));
+                if let Some(a) = args.first() {
+                    m.rcpt.push(strip_brackets(a));
+                }
                 self.ack(NR_RCPT)
             }
             Command::Data => self.ack(NR_DATA),
@@ -206,7 +208,10 @@ impl Session {
                         Direction::Inbound
                     },
                     auth_user,
-                    queue_id: self.macro_value("i").filter(|i| !i.is_empty()).map(str::to_string),
+                    queue_id: self
+                        .macro_value("i")
+                        .filter(|i| !i.is_empty())
+                        .map(str::to_string),
                 };
                 let mut bytes = m.bytes;
                 if !m.in_body && m.size <= self.max_message_bytes {
@@ -464,7 +469,10 @@ mod tests {
                 ],
             },
         );
-        silent(&mut s, Command::Mail(vec!["<bob@something.com>".into(), "SIZE=10".into()]));
+        silent(
+            &mut s,
+            Command::Mail(vec!["<bob@something.com>".into(), "SIZE=10".into()]),
+        );
         silent(&mut s, Command::Rcpt(vec!["<a@x.example>".into()]));
         silent(&mut s, Command::Rcpt(vec!["<b@y.example>".into()]));
         silent(&mut s, Command::Data);
@@ -487,7 +495,11 @@ mod tests {
         assert_eq!(env.mail_from, "bob@something.com");
         assert_eq!(env.rcpt_to, ["a@x.example", "b@y.example"]);
         assert_eq!(env.auth_user.as_deref(), Some("bob@something.com"));
-        assert_eq!(env.direction, Direction::Outbound, "{{auth_authen}} makes it outbound");
+        assert_eq!(
+            env.direction,
+            Direction::Outbound,
+            "{{auth_authen}} makes it outbound"
+        );
         assert_eq!(env.queue_id.as_deref(), Some("4F2A61C0042"));
         // The next message on the connection starts clean.
         assert!(!s.in_message());
@@ -500,7 +512,11 @@ mod tests {
         assert_eq!(env.direction, Direction::Inbound);
         assert_eq!(env.mail_from, "");
         assert_eq!(bytes, b"\r\n");
-        assert_eq!(env.client_ip, Some("203.0.113.66".parse().unwrap()), "connection state stays");
+        assert_eq!(
+            env.client_ip,
+            Some("203.0.113.66".parse().unwrap()),
+            "connection state stays"
+        );
     }
 
     #[test]
@@ -554,14 +570,18 @@ mod tests {
         );
         assert_eq!(
             r,
-            [Reply::ReplyCode("451 4.7.0 Message deferred by policy (mailward)".into())]
+            [Reply::ReplyCode(
+                "451 4.7.0 Message deferred by policy (mailward)".into()
+            )]
         );
         let r = replies(&decision(Action::Quarantine, None), n);
         assert_eq!(r.len(), 4);
         assert!(matches!(&r[0], Reply::InsertHeader { index: 0, name, .. } if name == "X-Mailward"));
-        assert!(matches!(&r[1], Reply::InsertHeader { name, value, .. }
+        assert!(
+            matches!(&r[1], Reply::InsertHeader { name, value, .. }
             if name == "Authentication-Results" && value == " mx; spf=fail"),
-            "leading space: HDR_LEADSPC was negotiated");
+            "leading space: HDR_LEADSPC was negotiated"
+        );
         assert!(matches!(&r[2], Reply::Quarantine(q) if q.contains("PHISH_CRED_LURE")));
         assert_eq!(r[3], Reply::Accept);
         // Version 2, no quarantine offered: headers appended, then accept.
@@ -571,7 +591,9 @@ mod tests {
             protocol: 0,
         };
         let r = replies(&decision(Action::Quarantine, None), old);
-        assert!(matches!(&r[0], Reply::AddHeader { name, value } if name == "Authentication-Results" && value == "mx; spf=fail"));
+        assert!(
+            matches!(&r[0], Reply::AddHeader { name, value } if name == "Authentication-Results" && value == "mx; spf=fail")
+        );
         assert_eq!(r.len(), 3);
         assert_eq!(r[2], Reply::Accept);
     }
