@@ -13,6 +13,7 @@ use mailward_core::Envelope;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
@@ -42,7 +43,8 @@ pub struct SideReport {
     pub answered: u64,
     /// Exchanges that failed (connection, protocol, HTTP status).
     pub errors: u64,
-    /// Answers per action (rspamd names for HTTP, reply kinds for milter).
+    /// Answers per action (rspamd names for HTTP; for milter the action in
+    /// `X-Mailward`, or the SMTP reply of a refusal).
     pub actions: BTreeMap<String, u64>,
     /// Answers per pack `name/version` (HTTP only: the milter answer of a
     /// reject carries no pack name).
@@ -120,16 +122,18 @@ pub struct LoadReport {
 pub async fn run(config: LoadConfig) -> LoadReport {
     let start = Instant::now();
     let deadline = start + config.duration;
+    // One sequence for all workers: every message is sent in turn.
+    let next = Arc::new(AtomicUsize::new(0));
     let mut milter = tokio::task::JoinSet::new();
     let mut http = tokio::task::JoinSet::new();
     if let Some(addr) = config.milter {
-        for w in 0..config.milter_sessions {
-            milter.spawn(milter_worker(addr, w, deadline, config.messages.clone()));
+        for _ in 0..config.milter_sessions {
+            milter.spawn(milter_worker(addr, next.clone(), deadline, config.messages.clone()));
         }
     }
     if let Some(addr) = config.http {
-        for w in 0..config.http_clients {
-            http.spawn(http_worker(addr, w, deadline, config.messages.clone()));
+        for _ in 0..config.http_clients {
+            http.spawn(http_worker(addr, next.clone(), deadline, config.messages.clone()));
         }
     }
     let mut report = LoadReport::default();
@@ -161,16 +165,14 @@ fn reply_kind(r: &Reply) -> String {
 
 async fn milter_worker(
     addr: SocketAddr,
-    worker: usize,
+    next: Arc<AtomicUsize>,
     deadline: Instant,
     messages: Arc<Vec<(Envelope, Vec<u8>)>>,
 ) -> SideReport {
     let mut r = SideReport::default();
     let mut client: Option<MilterClient> = None;
-    let mut i = worker;
     while Instant::now() < deadline {
-        let (envelope, message) = &messages[i % messages.len()];
-        i += 1;
+        let (envelope, message) = &messages[next.fetch_add(1, Ordering::Relaxed) % messages.len()];
         let start = Instant::now();
         r.sent += 1;
         let mut c = match client.take() {
@@ -189,10 +191,13 @@ async fn milter_worker(
                     .header("X-Mailward")
                     .and_then(|h| h.split("pack=").nth(1))
                     .map(|p| p.split(';').next().unwrap_or(p).trim().to_string());
-                let kind = if outcome.quarantined() {
-                    "quarantine".to_string()
-                } else {
-                    reply_kind(&outcome.last)
+                // The verdict's action from X-Mailward (accept and
+                // add-header are both an accept reply); else the reply.
+                let kind = match outcome.header("X-Mailward") {
+                    Some(h) if !matches!(outcome.last, Reply::ReplyCode(_)) => {
+                        h.split(';').next().unwrap_or(h).trim().to_string()
+                    }
+                    _ => reply_kind(&outcome.last),
                 };
                 r.answer(start, kind, pack);
                 client = Some(c);
@@ -263,16 +268,14 @@ pub async fn checkv2(
 
 async fn http_worker(
     addr: SocketAddr,
-    worker: usize,
+    next: Arc<AtomicUsize>,
     deadline: Instant,
     messages: Arc<Vec<(Envelope, Vec<u8>)>>,
 ) -> SideReport {
     let mut r = SideReport::default();
     let mut sender: Option<Sender> = None;
-    let mut i = worker;
     while Instant::now() < deadline {
-        let (envelope, message) = &messages[i % messages.len()];
-        i += 1;
+        let (envelope, message) = &messages[next.fetch_add(1, Ordering::Relaxed) % messages.len()];
         let start = Instant::now();
         r.sent += 1;
         let mut s = match sender.take() {
