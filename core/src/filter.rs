@@ -137,7 +137,12 @@ impl Filter {
         checks::spoof::check(&cx, &mut findings);
         checks::lookalike::check(&cx, &mut findings);
         checks::urls::check(&cx, &mut findings);
-        checks::classifier::check(&cx, &mut findings);
+        // The model is trained on received mail (SpamAssassin's corpus); a
+        // user's own submissions are judged by the outbound policy's
+        // signals, not by a model of what spam that arrives looks like.
+        if inbound {
+            checks::classifier::check(&cx, &mut findings);
+        }
         // Last: it reads the judgement of the checks before it.
         checks::outbound::check(&cx, &mut findings);
         crate::verdict::finish(&self.pack, &self.config, findings, headers)
