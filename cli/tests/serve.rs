@@ -752,6 +752,20 @@ fn bench_serve_loses_nothing_across_a_pack_swap() {
     let config = dir.join("mailward.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-compile-cache");
+    // Compile v2 into the cache first (as `mailward rules load` does before
+    // a daemon swaps): the swap under load is then a cache hit, whatever the
+    // machine's speed. (A cold compile under load is in the README's numbers.)
+    let info = Command::new(env!("CARGO_BIN_EXE_mailward"))
+        .arg("info")
+        .arg("--rules")
+        .arg(&v2)
+        .arg("--config")
+        .arg(&config)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
     let out = Command::new(env!("CARGO_BIN_EXE_mailward"))
         .arg("bench-serve")
         .arg(repo().join("tests/data/ham"))

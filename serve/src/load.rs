@@ -128,7 +128,12 @@ pub async fn run(config: LoadConfig) -> LoadReport {
     let mut http = tokio::task::JoinSet::new();
     if let Some(addr) = config.milter {
         for _ in 0..config.milter_sessions {
-            milter.spawn(milter_worker(addr, next.clone(), deadline, config.messages.clone()));
+            milter.spawn(milter_worker(
+                addr,
+                next.clone(),
+                deadline,
+                config.messages.clone(),
+            ));
         }
     }
     if let Some(addr) = config.http {
