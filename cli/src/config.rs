@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub alerts: AlertsSection,
     /// What a message the sandbox fails on gets.
     pub failure: FailureSection,
+    /// `mailward serve`: listeners and their bounds.
+    pub serve: ServeSection,
     /// Where relative paths are resolved (the file's directory).
     #[serde(skip)]
     pub base: PathBuf,
@@ -45,6 +47,76 @@ pub struct StateSection {
     pub url: Option<String>,
     /// Prefix of every Redis key.
     pub prefix: Option<String>,
+}
+
+/// `[serve]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServeSection {
+    /// Milter listener, `HOST:PORT` (or Postfix's `inet:HOST:PORT`).
+    pub milter: Option<String>,
+    /// HTTP listener (`/checkv2`, `/metrics`, `/health`, `/admin/…`).
+    pub http: Option<String>,
+    /// Messages checked at the same time (default: one per CPU).
+    pub workers: Option<usize>,
+    /// Open milter connections at most.
+    pub max_connections: Option<usize>,
+    /// Largest milter packet, in KiB.
+    pub max_packet_kib: Option<usize>,
+    /// A milter connection silent this long is closed.
+    pub idle_timeout_ms: Option<u64>,
+    /// Time in-flight messages get to finish on SIGTERM/SIGINT.
+    pub shutdown_grace_ms: Option<u64>,
+    /// Bearer token for the admin endpoints (without one: loopback only).
+    pub admin_token: Option<String>,
+}
+
+/// A listen address: `HOST:PORT`, `[V6]:PORT` or `inet:HOST:PORT`.
+pub fn listen_addr(s: &str) -> Result<std::net::SocketAddr> {
+    let t = s.trim();
+    let t = t.strip_prefix("inet:").unwrap_or(t);
+    if let Ok(a) = t.parse() {
+        return Ok(a);
+    }
+    // Postfix writes inet:[::1]:port and inet:host:port alike.
+    use std::net::ToSocketAddrs;
+    t.to_socket_addrs()
+        .with_context(|| format!("listen address {s:?}"))?
+        .next()
+        .with_context(|| format!("listen address {s:?} resolves to nothing"))
+}
+
+impl FileConfig {
+    /// The daemon's settings: `[serve]`, with `milter` and `http` given on
+    /// the command line taking precedence, and the message size limit from
+    /// `[limits] message-mib`.
+    pub fn serve_config(
+        &self,
+        milter: Option<&str>,
+        http: Option<&str>,
+    ) -> Result<mailward_serve::ServeConfig> {
+        let s = &self.serve;
+        let d = mailward_serve::ServeConfig::default();
+        let addr = |flag: Option<&str>, file: &Option<String>| -> Result<Option<std::net::SocketAddr>> {
+            match flag.or(file.as_deref()) {
+                Some(a) => Ok(Some(listen_addr(a)?)),
+                None => Ok(None),
+            }
+        };
+        Ok(mailward_serve::ServeConfig {
+            milter: addr(milter, &s.milter)?,
+            http: addr(http, &s.http)?,
+            workers: s.workers.filter(|&w| w > 0).unwrap_or(d.workers),
+            max_message_bytes: self.limits().max_message_bytes,
+            max_packet_bytes: s.max_packet_kib.map_or(d.max_packet_bytes, |k| k << 10),
+            max_connections: s.max_connections.unwrap_or(d.max_connections),
+            idle_timeout: s.idle_timeout_ms.map_or(d.idle_timeout, Duration::from_millis),
+            shutdown_grace: s
+                .shutdown_grace_ms
+                .map_or(d.shutdown_grace, Duration::from_millis),
+            admin_token: s.admin_token.clone(),
+        })
+    }
 }
 
 /// `[alerts]`.
@@ -349,6 +421,19 @@ mod tests {
         let m = c.manager_config(&[]).unwrap();
         assert!(m.trusted_keys.is_empty(), "the example's keys are commented out");
         assert_eq!(m.keep_previous, 3);
+        let s = c.serve_config(None, None).unwrap();
+        assert_eq!(s.milter, Some("127.0.0.1:11332".parse().unwrap()));
+        assert_eq!(s.http, Some("127.0.0.1:11333".parse().unwrap()));
+        assert_eq!(s.max_message_bytes, 64 << 20);
+        assert_eq!(s.max_packet_bytes, 1 << 20);
+        assert_eq!(s.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(s.admin_token, None);
+        let s = c
+            .serve_config(Some("inet:127.0.0.1:0"), Some("[::1]:8080"))
+            .unwrap();
+        assert_eq!(s.milter, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(s.http, Some("[::1]:8080".parse().unwrap()));
+        assert!(listen_addr("not an address").is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod output;
 mod pack_cmd;
 mod replay;
 mod rules_cmd;
+mod serve_cmd;
 mod users;
 
 use anyhow::{Context, Result, bail};
@@ -69,6 +70,13 @@ enum Command {
     /// Manage the active rule pack in a state directory (load, rollback, status, watch).
     #[command(subcommand)]
     Rules(rules_cmd::RulesCmd),
+    /// Run the gateway daemon: milter (Postfix) and rspamd-compatible HTTP,
+    /// configured by mailward.toml's [serve]; SIGHUP rescans the packs,
+    /// SIGTERM/SIGINT stop it gracefully.
+    Serve(serve_cmd::ServeArgs),
+    /// Load-test the daemon on loopback: concurrent milter sessions and
+    /// HTTP clients for a fixed time, with a pack swap in the middle.
+    BenchServe(serve_cmd::BenchServeArgs),
 }
 
 /// Which pack, with which deployment settings and services.
@@ -167,7 +175,9 @@ struct ScanArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve(_));
     let filter = match cli.verbose {
+        0 if serving => "info",
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -177,6 +187,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("MAILWARD_LOG").unwrap_or_else(|_| filter.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Check(a) => check(a),
@@ -187,6 +198,8 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay::run(a),
         Command::Pack(c) => pack_cmd::run(c),
         Command::Rules(c) => rules_cmd::run(c),
+        Command::Serve(a) => serve_cmd::serve(a),
+        Command::BenchServe(a) => serve_cmd::bench_serve(a),
     };
     match result {
         Ok(code) => code,
