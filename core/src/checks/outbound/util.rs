@@ -83,8 +83,9 @@ pub fn next_midnight(now: u64) -> u64 {
     (now / 86_400 + 1) * 86_400
 }
 
-/// `YYYY-MM-DD HH:MM UTC` for Unix seconds (proleptic Gregorian).
-pub fn format_utc(t: u64) -> String {
+/// The UTC calendar date of Unix seconds (proleptic Gregorian): year,
+/// month, day, and the seconds into that day.
+pub fn civil_utc(t: u64) -> (i64, i64, i64, u64) {
     let days = (t / 86_400) as i64;
     let secs = t % 86_400;
     // Howard Hinnant's civil_from_days.
@@ -97,6 +98,12 @@ pub fn format_utc(t: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, secs)
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for Unix seconds (proleptic Gregorian).
+pub fn format_utc(t: u64) -> String {
+    let (y, m, d, secs) = civil_utc(t);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
         secs / 3600,
