@@ -16,6 +16,7 @@
 //! which is what thresholds and hyperparameters are chosen on. The same
 //! inputs and settings always give the same file.
 
+mod groups;
 mod lr;
 
 use anyhow::{Context, Result, bail};
@@ -43,6 +44,16 @@ struct Args {
     /// Report K-fold cross-validation on the training data.
     #[arg(long, value_name = "K")]
     cv: Option<usize>,
+    /// Also report grouped cross-validation: each ham source (mailing
+    /// list, else From domain) scored by a model trained without any of
+    /// it; spam in 5 folds. Sources with fewer messages than this are
+    /// held out together as one group.
+    #[arg(long, value_name = "MIN_SOURCE")]
+    group_cv: Option<usize>,
+    /// Feature families the model leaves out (w = visible-text words; b s
+    /// f h x m t u r i o = the tokenizer's prefixes).
+    #[arg(long, value_delimiter = ',')]
+    drop: Vec<String>,
     /// L2 penalty.
     #[arg(long, default_value_t = 1e-3)]
     l2: f64,
@@ -68,6 +79,16 @@ struct Args {
         default_value = "0.5,0.8,0.9,0.95,0.97,0.98,0.99,0.995,0.999"
     )]
     thresholds: Vec<f64>,
+    /// Probability at which grouped cross-validation lists each source's
+    /// flagged ham.
+    #[arg(long, default_value_t = 0.9)]
+    source_threshold: f64,
+    /// Write grouped cross-validation's out-of-fold probabilities here
+    /// (file, source, label, probability, features the model knows;
+    /// tab-separated), to tune what the
+    /// rest of the pipeline does with them.
+    #[arg(long, requires = "group_cv")]
+    oof: Option<PathBuf>,
 }
 
 /// One tokenized message.
@@ -78,6 +99,16 @@ struct Doc {
     /// Distinct features in all (the norm's n).
     distinct: usize,
     spam: bool,
+    /// Where the message came from (see [`groups::source`]).
+    source: String,
+}
+
+/// The family of a feature: its tokenizer prefix, or `w` for a word.
+fn family(f: &str) -> &str {
+    match f.find([':', '!']) {
+        Some(1) if f.is_char_boundary(1) => &f[..1],
+        _ => "w",
+    }
 }
 
 fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -110,7 +141,7 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn load(paths: &[PathBuf], spam: bool) -> Result<Vec<Doc>> {
+fn load(paths: &[PathBuf], spam: bool, drop: &[String]) -> Result<Vec<Doc>> {
     let mut docs = Vec::new();
     for f in files(paths)? {
         let raw = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
@@ -125,12 +156,14 @@ fn load(paths: &[PathBuf], spam: bool) -> Result<Vec<Doc>> {
         let features = set
             .into_iter()
             .filter(|t| !t.contains(['\t', '\n', '\r']))
+            .filter(|t| !drop.iter().any(|d| d == family(t)))
             .collect();
         docs.push(Doc {
             name: f.display().to_string(),
             features,
             distinct,
             spam,
+            source: groups::source(&raw),
         });
     }
     Ok(docs)
@@ -184,6 +217,14 @@ fn train<'d>(docs: impl Iterator<Item = &'d Doc> + Clone, a: &Args) -> (Vec<Stri
     }
     fit.bias = (fit.bias * 1e6).round() / 1e6;
     (vocab, fit)
+}
+
+/// How many of `d`'s features the fitted model has a weight for.
+fn known(vocab: &[String], fit: &Fit, d: &Doc) -> usize {
+    d.features
+        .iter()
+        .filter(|f| vocab.binary_search(f).is_ok_and(|i| fit.weights[i] != 0.0))
+        .count()
 }
 
 fn probability(vocab: &[String], fit: &Fit, d: &Doc) -> f64 {
@@ -280,10 +321,116 @@ fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
     report
 }
 
+/// Leave-one-source-out for the ham, 5 folds for the spam; see
+/// [`groups`].
+fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
+    let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in docs.iter().filter(|d| !d.spam) {
+        *sizes.entry(d.source.as_str()).or_default() += 1;
+    }
+    let group_of = |d: &Doc| -> String {
+        if sizes.get(d.source.as_str()).copied().unwrap_or(0) >= min_source {
+            d.source.clone()
+        } else {
+            "(small sources)".into()
+        }
+    };
+    let ham_groups: BTreeSet<String> = docs.iter().filter(|d| !d.spam).map(group_of).collect();
+    let mut oof = vec![0.0; docs.len()];
+    let mut known_oof = vec![0usize; docs.len()];
+    for g in &ham_groups {
+        let train_docs = docs.iter().filter(|d| d.spam || group_of(d) != *g);
+        let (vocab, fit) = train(train_docs, a);
+        for (i, d) in docs.iter().enumerate() {
+            if !d.spam && group_of(d) == *g {
+                oof[i] = probability(&vocab, &fit, d);
+                known_oof[i] = known(&vocab, &fit, d);
+            }
+        }
+    }
+    const SPAM_FOLDS: usize = 5;
+    for f in 0..SPAM_FOLDS {
+        let in_fold = |i: usize| i % SPAM_FOLDS == f;
+        let spam_idx: Vec<usize> = (0..docs.len()).filter(|i| docs[*i].spam).collect();
+        let held: BTreeSet<usize> = spam_idx
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| in_fold(*k))
+            .map(|(_, i)| *i)
+            .collect();
+        let train_docs = docs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !held.contains(i))
+            .map(|(_, d)| d);
+        let (vocab, fit) = train(train_docs, a);
+        for i in &held {
+            oof[*i] = probability(&vocab, &fit, &docs[*i]);
+            known_oof[*i] = known(&vocab, &fit, &docs[*i]);
+        }
+    }
+    let mut report = String::new();
+    let (nh, ns) = (
+        docs.iter().filter(|d| !d.spam).count(),
+        docs.iter().filter(|d| d.spam).count(),
+    );
+    let _ = writeln!(
+        report,
+        "# Grouped cross-validation: each of {} ham sources (>= {min_source} messages; smaller ones together) scored by a model trained without it; spam in {SPAM_FOLDS} folds:",
+        ham_groups.len()
+    );
+    let scored: Vec<(f64, bool)> = oof.iter().copied().zip(docs.iter().map(|d| d.spam)).collect();
+    let _ = writeln!(report, "#   AUC {:.5}", auc(&scored));
+    for t in &a.thresholds {
+        let fp = scored.iter().filter(|(p, s)| !s && *p >= *t).count();
+        let tp = scored.iter().filter(|(p, s)| *s && *p >= *t).count();
+        let mut worst = (0.0, String::new());
+        for g in &ham_groups {
+            let members: Vec<usize> = (0..docs.len())
+                .filter(|i| !docs[*i].spam && group_of(&docs[*i]) == *g)
+                .collect();
+            let flagged = members.iter().filter(|i| oof[**i] >= *t).count();
+            let rate = flagged as f64 / members.len().max(1) as f64;
+            if rate > worst.0 {
+                worst = (rate, g.clone());
+            }
+        }
+        let _ = writeln!(
+            report,
+            "#   p >= {t:<6} ham flagged {fp:>4}/{nh} ({:.2} %), spam caught {tp:>4}/{ns} ({:.2} %), worst source {:.1} % {}",
+            100.0 * fp as f64 / nh.max(1) as f64,
+            100.0 * tp as f64 / ns.max(1) as f64,
+            100.0 * worst.0,
+            worst.1
+        );
+    }
+    let t = a.source_threshold;
+    let mut line = format!("#   ham flagged at p >= {t} by source:");
+    for g in &ham_groups {
+        let members: Vec<usize> = (0..docs.len())
+            .filter(|i| !docs[*i].spam && group_of(&docs[*i]) == *g)
+            .collect();
+        let flagged = members.iter().filter(|i| oof[**i] >= t).count();
+        let _ = write!(line, " {g} {flagged}/{};", members.len());
+    }
+    let _ = writeln!(report, "{}", line.trim_end_matches(';'));
+    if let Some(path) = &a.oof {
+        let mut out = String::new();
+        for ((d, p), k) in docs.iter().zip(&oof).zip(&known_oof) {
+            let label = if d.spam { "spam" } else { "ham" };
+            let _ = writeln!(out, "{}\t{}\t{label}\t{p:.6}\t{k}", d.name, d.source);
+        }
+        if let Err(e) = std::fs::write(path, out) {
+            eprintln!("mailward-train: writing {}: {e}", path.display());
+        }
+    }
+    report
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
-    let mut docs = load(&a.ham, false)?;
-    docs.extend(load(&a.spam, true)?);
+    let mut docs = load(&a.ham, false, &a.drop)?;
+    docs.extend(load(&a.spam, true, &a.drop)?);
     let n_ham = docs.iter().filter(|d| !d.spam).count();
     let n_spam = docs.len() - n_ham;
     if n_ham == 0 || n_spam == 0 {
@@ -298,6 +445,14 @@ fn main() -> Result<()> {
         }
         Some(_) => bail!("--cv needs at least 2 folds"),
         None => String::new(),
+    };
+    let cv = match a.group_cv {
+        Some(min) => {
+            let r = group_cross_validate(&docs, min.max(1), &a);
+            eprint!("{r}");
+            cv + &r
+        }
+        None => cv,
     };
     let Some(out) = &a.out else { return Ok(()) };
     let (vocab, fit) = train(docs.iter(), &a);
@@ -322,7 +477,7 @@ fn main() -> Result<()> {
     );
     let _ = writeln!(
         text,
-        "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{}{} --out {}",
+        "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{}{}{}{} --out {}",
         a.ham
             .iter()
             .map(|p| format!("$C/{}", name_of(p)))
@@ -340,6 +495,19 @@ fn main() -> Result<()> {
         a.max_iter,
         if a.fit_bias { " --fit-bias" } else { "" },
         a.cv.map_or(String::new(), |k| format!(" --cv {k}")),
+        a.group_cv.map_or(String::new(), |k| format!(" --group-cv {k}")),
+        if a.drop.is_empty() {
+            String::new()
+        } else {
+            format!(" --drop {}", a.drop.join(","))
+        } + &format!(
+            " --thresholds {}",
+            a.thresholds
+                .iter()
+                .map(f64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         out.display()
     );
     let _ = writeln!(text, "#   (C=$(scripts/fetch-corpus.sh))");

@@ -1,0 +1,97 @@
+//! Source groups of training messages, for grouped cross-validation.
+//!
+//! Random k-fold cross-validation over easy-ham-1 is optimistic: the
+//! training ham comes from a dozen mailing lists and feeds, and a fold
+//! always holds out only some messages of each, so the model is judged on
+//! sources it has already seen. The mail it will meet in service is from
+//! sources it has never seen. Leaving out one whole source at a time (its
+//! ham is scored by a model trained without any of it) measures that
+//! instead, on the training data alone.
+//!
+//! A message's source is the mailing list it came through (`List-Id`,
+//! `X-Mailing-List`, `Mailing-List` or a list's `Sender: …-admin@`), else
+//! the domain of its From address.
+
+/// The source group of a raw message.
+pub fn source(raw: &[u8]) -> String {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..head_end]);
+    let field = |name: &str| {
+        head.lines()
+            .find(|l| {
+                l.len() > name.len()
+                    && l.as_bytes()[name.len()] == b':'
+                    && l[..name.len()].eq_ignore_ascii_case(name)
+            })
+            .map(|l| l[name.len() + 1..].trim().to_ascii_lowercase())
+    };
+    if let Some(v) = field("List-Id") {
+        if let Some(inner) = v.split('<').nth(1) {
+            return format!("list:{}", inner.trim_end_matches('>').trim());
+        }
+        return format!("list:{v}");
+    }
+    for name in ["X-Mailing-List", "Mailing-List"] {
+        if let Some(v) = field(name) {
+            let addr = v
+                .split(|c: char| c.is_whitespace() || c == ';' || c == '<' || c == '>')
+                .find(|w| w.contains('@'))
+                .unwrap_or(&v);
+            let list = addr.split('@').next().unwrap_or(addr);
+            let list = list.trim_end_matches("-help").trim_end_matches("-request");
+            return format!("list:{list}");
+        }
+    }
+    if let Some(v) = field("Sender") {
+        let addr = v.trim_matches(|c| c == '<' || c == '>');
+        if let Some((local, _)) = addr.rsplit_once('@') {
+            for suffix in ["-admin", "-owner", "-bounces", "-request"] {
+                if let Some(list) = local.strip_suffix(suffix) {
+                    return format!("list:{list}");
+                }
+            }
+        }
+    }
+    match field("From") {
+        Some(v) => {
+            let domain = v
+                .rsplit('@')
+                .next()
+                .map(|d| d.trim_end_matches(|c: char| c == '>' || c == ')' || c.is_whitespace()))
+                .unwrap_or("");
+            let domain = domain.split([' ', '>', ')']).next().unwrap_or("");
+            format!("from:{domain}")
+        }
+        None => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source;
+
+    #[test]
+    fn list_identity_wins_over_the_from_domain() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "List-Id: Fork <fork.xent.com>\nFrom: a@b.org\n\nx",
+                "list:fork.xent.com",
+            ),
+            ("Sender: ilug-admin@linux.ie\nFrom: a@b.org\n\nx", "list:ilug"),
+            (
+                "Mailing-List: list zzzzteana@yahoogroups.com; contact x@y\n\nx",
+                "list:zzzzteana",
+            ),
+            ("From: Some One <one@Example.COM>\n\nx", "from:example.com"),
+            ("Sender: someone@example.net\nFrom: a@b.org\n\nx", "from:b.org"),
+            ("Subject: none\n\nx", "unknown"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(source(raw.as_bytes()), *want, "{raw:?}");
+        }
+    }
+}
