@@ -926,7 +926,7 @@ description = "d"
         assert!(e.message.contains("unknown symbol NOPE"), "{e}");
     }
 
-    const MODEL: &str = "mailward-model 1\ntokenizer 3\nnorm l2\nbias -1\n1.5\tfree\n";
+    const MODEL: &str = "mailward-model 1\ntokenizer 4\nnorm l2\nbias -1\n1.5\tfree\n";
 
     fn compile_with_model(rules: &str, model: &str) -> Result<RulePack, PackError> {
         RulePack::compile(
@@ -949,10 +949,10 @@ description = "d"
         assert!(p.bands[0].contains(0.2) && !p.bands[0].contains(0.5));
         assert!(p.bands[1].contains(0.5) && p.bands[1].contains(1.0));
         // A broken model line names the model file and line.
-        let e = compile_with_model(BANDS, "mailward-model 1\ntokenizer 3\nnorm l2\nbias x\n").unwrap_err();
+        let e = compile_with_model(BANDS, "mailward-model 1\ntokenizer 4\nnorm l2\nbias x\n").unwrap_err();
         assert_eq!((e.file.as_str(), e.line), ("p/c.model", 4), "{e}");
         // A model trained with another tokenizer does not load.
-        let e = compile_with_model(BANDS, &MODEL.replace("tokenizer 3", "tokenizer 999")).unwrap_err();
+        let e = compile_with_model(BANDS, &MODEL.replace("tokenizer 4", "tokenizer 999")).unwrap_err();
         assert!(e.message.contains("retrain"), "{e}");
         // Overlapping bands, a band without a model, a missing model file.
         let e = compile_with_model(&BANDS.replace("[0.5, 1.0]", "[0.4, 1.0]"), MODEL).unwrap_err();
