@@ -88,3 +88,19 @@ fn fuzz_crash_9055997c_html_entity_slice_in_char() {
         "&\u{e9}\u{e9}"
     );
 }
+
+/// crash-d262535f: HTML whose last tag is never closed (`<` with no `>`
+/// after it) and whose last character is multi-byte (here `¿`): the
+/// renderer took the tag's inside as ending one byte before the text's
+/// end, inside that character, and panicked — a trap in the sandbox. Found
+/// by the CI fuzz smoke run. Fixed by ending an unclosed tag's inside at
+/// the end of the text.
+#[test]
+fn fuzz_crash_d262535f_html_unclosed_tag_ends_in_multibyte_char() {
+    replay("crash-d262535f-html-unclosed-tag-ends-in-multibyte-char", true);
+    assert_eq!(
+        mailward_core::message::html::to_text("<p>a</p><b x=\u{bf}"),
+        "\na\n"
+    );
+    assert_eq!(mailward_core::message::html::to_text("x<\u{e9}"), "x");
+}

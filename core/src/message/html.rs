@@ -60,8 +60,10 @@ pub fn to_text(html: &str) -> String {
             text_start = pos;
             continue;
         }
-        let end = find_byte(b, pos + 1, b'>').map_or(b.len(), |e| e + 1);
-        let inner = &html[pos + 1..end.saturating_sub(1).max(pos + 1)];
+        // An unclosed tag runs to the end of the text. (Its last byte need
+        // not end a character, so the tag's inside is not `..end - 1`.)
+        let (inner_end, end) = find_byte(b, pos + 1, b'>').map_or((b.len(), b.len()), |e| (e, e + 1));
+        let inner = &html[pos + 1..inner_end];
         let closing = inner.starts_with('/');
         let name: String = inner
             .trim_start_matches('/')
