@@ -434,6 +434,59 @@ fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results()
         !delivered.contains("E-mail Account Upgrade"),
         "the phish was not delivered"
     );
+
+    // Fields that claim to be mailward's arrive with a message: Postfix
+    // delivers it without them (milter SMFIR_CHGHEADER deletions), with
+    // mailward's own, and keeps another server's Authentication-Results.
+    let ham = String::from_utf8(ham).unwrap();
+    let forged = format!(
+        "X-Mailward: accept; score=-100.00 (forged)\r\n\
+         Authentication-Results: mx.something.com; spf=pass; dkim=pass (forged)\r\n\
+         Authentication-Results: relay.example.net; spf=none\r\n\
+         X-Spam-Flag: NO\r\n{}",
+        ham.replace("Subject: Lunch on Thursday?", "Subject: Forged lunch")
+    );
+    let (code, text) = smtp_send(
+        postfix.smtp,
+        "alice@example.org",
+        "bob@something.com",
+        forged.as_bytes(),
+    );
+    assert_eq!(code, 250, "the forged ham is queued: {text}\n{}", postfix.log());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let forged_block = loop {
+        let m = std::fs::read_to_string(&postfix.mbox).unwrap_or_default();
+        if let Some(msg) = m
+            .split("\nFrom ")
+            .find(|msg| msg.contains("Subject: Forged lunch"))
+        {
+            break msg.split("\n\n").next().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the forged ham is delivered to the mailbox\n{}",
+            postfix.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!forged_block.contains("(forged)"), "{forged_block}");
+    assert!(!forged_block.contains("X-Spam-Flag: NO"), "{forged_block}");
+    assert_eq!(
+        forged_block.matches("\nX-Mailward: ").count(),
+        1,
+        "only mailward's own X-Mailward:\n{forged_block}"
+    );
+    assert_eq!(
+        forged_block
+            .matches("\nAuthentication-Results: mx.something.com;")
+            .count(),
+        1,
+        "only mailward's own Authentication-Results:\n{forged_block}"
+    );
+    assert!(
+        forged_block.contains("\nAuthentication-Results: relay.example.net; spf=none"),
+        "another server's result is kept:\n{forged_block}"
+    );
     // Postfix logged the milter's reject, with the text mailward gave.
     let log = postfix.log();
     let reject = log

@@ -219,6 +219,16 @@ pub enum Reply {
         /// Field value.
         value: String,
     },
+    /// `m`: change the `index`-th (from 1) field named `name`; an empty
+    /// value deletes it.
+    ChangeHeader {
+        /// Which of the fields with this name (1 = the first).
+        index: u32,
+        /// Field name.
+        name: String,
+        /// New value; empty deletes the field.
+        value: String,
+    },
     /// `q`: put the message on hold with this reason.
     Quarantine(String),
     /// `p`: still working, keep the connection.
@@ -476,6 +486,12 @@ impl Reply {
                 nul(&mut d, clean(value).as_bytes());
                 b'i'
             }
+            Reply::ChangeHeader { index, name, value } => {
+                d.extend_from_slice(&index.to_be_bytes());
+                nul(&mut d, clean(name).as_bytes());
+                nul(&mut d, clean(value).as_bytes());
+                b'm'
+            }
             Reply::Quarantine(reason) => {
                 nul(&mut d, clean(reason).as_bytes());
                 b'q'
@@ -515,6 +531,15 @@ impl Reply {
                     value: string(&mut s, "insert header")?,
                 }
             }
+            b'm' => {
+                let index = u32_at(data, 0, "change header")?;
+                let mut s = Strings { data: &data[4..] };
+                Reply::ChangeHeader {
+                    index,
+                    name: string(&mut s, "change header")?,
+                    value: string(&mut s, "change header")?,
+                }
+            }
             b'q' => Reply::Quarantine(string(&mut s, "quarantine")?),
             other => {
                 return Err(CodecError::UnknownCode {
@@ -530,7 +555,11 @@ impl Reply {
     pub fn is_final(&self) -> bool {
         !matches!(
             self,
-            Reply::AddHeader { .. } | Reply::InsertHeader { .. } | Reply::Quarantine(_) | Reply::Progress
+            Reply::AddHeader { .. }
+                | Reply::InsertHeader { .. }
+                | Reply::ChangeHeader { .. }
+                | Reply::Quarantine(_)
+                | Reply::Progress
         )
     }
 }
@@ -539,7 +568,8 @@ impl Reply {
 /// does not answer, limited to what the MTA offered.
 pub fn negotiate(mta: OptNeg) -> OptNeg {
     use protocol::*;
-    let wanted_actions = action::ADDHDRS | action::QUARANTINE;
+    // CHGHDRS: to delete header fields that claim to be mailward's.
+    let wanted_actions = action::ADDHDRS | action::CHGHDRS | action::QUARANTINE;
     // No replies to anything before end-of-message (the verdict needs the
     // whole message), header values byte-exact (DKIM), no unknown commands.
     let wanted_protocol = NR_CONN
@@ -700,6 +730,15 @@ mod tests {
             packet(b'q', b"mailward: PHISH\x00")
         );
         assert_eq!(
+            enc(Reply::ChangeHeader {
+                index: 2,
+                name: "X-Mailward".into(),
+                value: String::new()
+            }),
+            packet(b'm', b"\x00\x00\x00\x02X-Mailward\x00\x00"),
+            "an empty value deletes the second X-Mailward"
+        );
+        assert_eq!(
             enc(Reply::OptNeg(OptNeg {
                 version: 6,
                 actions: 0x21,
@@ -752,6 +791,11 @@ mod tests {
                 value: "b".into(),
             },
             Reply::Quarantine("why".into()),
+            Reply::ChangeHeader {
+                index: 1,
+                name: "Authentication-Results".into(),
+                value: String::new(),
+            },
         ];
         for r in replies {
             let mut b = BytesMut::new();
@@ -801,7 +845,7 @@ mod tests {
             protocol: 0x1f_ffff,
         });
         assert_eq!(n.version, 6);
-        assert_eq!(n.actions, action::ADDHDRS | action::QUARANTINE);
+        assert_eq!(n.actions, action::ADDHDRS | action::CHGHDRS | action::QUARANTINE);
         assert_ne!(n.protocol & protocol::NR_HDR, 0);
         assert_ne!(n.protocol & protocol::HDR_LEADSPC, 0);
         assert_eq!(n.protocol & protocol::NOBODY, 0, "the body is needed");

@@ -23,6 +23,44 @@ struct Message {
     /// Bytes the message has (including those not kept once over the limit).
     size: usize,
     in_body: bool,
+    /// Header fields mailward may have to delete (see [`OWN_FIELDS`]).
+    present: Vec<Present>,
+}
+
+/// Fields only mailward writes (core's verdict): any that arrive with a
+/// message are forged or stale, and are deleted before mailward adds its
+/// own. `Authentication-Results` fields are deleted when they carry
+/// mailward's authserv-id (RFC 8601 §5).
+const OWN_FIELDS: &[&str] = &["X-Mailward", "X-Spam-Flag"];
+
+/// Most fields tracked for deletion per message (a message with more
+/// keeps the rest; the MTA's own limits apply long before).
+const MAX_PRESENT: usize = 256;
+
+/// A header field of the received message that may need deleting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Present {
+    /// Its name as received.
+    pub name: String,
+    /// Which field of this name it is (1 = the first), as `SMFIR_CHGHEADER`
+    /// counts.
+    pub index: u32,
+    /// For `Authentication-Results`: its authserv-id, lower-case.
+    pub authserv_id: Option<String>,
+}
+
+/// The authserv-id of an `Authentication-Results` value (RFC 8601 §2.2):
+/// the first token, after any comment.
+pub fn authserv_id(value: &str) -> Option<String> {
+    let mut rest = value.trim_start();
+    while let Some(after) = rest.strip_prefix('(') {
+        rest = after.split_once(')').map_or("", |(_, r)| r).trim_start();
+    }
+    let id = rest
+        .split(|c: char| c == ';' || c == '(' || c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    (!id.is_empty()).then(|| id.to_ascii_lowercase())
 }
 
 /// What one connection knows.
@@ -34,6 +72,8 @@ pub struct Session {
     macros: BTreeMap<u8, Vec<(String, String)>>,
     message: Option<Message>,
     max_message_bytes: usize,
+    /// The tracked fields of the message last ended, for its verdict.
+    ended_present: Vec<Present>,
 }
 
 /// What to do after a command.
@@ -66,6 +106,7 @@ impl Session {
             macros: BTreeMap::new(),
             message: None,
             max_message_bytes,
+            ended_present: Vec::new(),
         }
     }
 
@@ -159,6 +200,7 @@ impl Session {
             }
             Command::Data => self.ack(NR_DATA),
             Command::Header { name, value } => {
+                self.track(&name, &value);
                 let mut line = name;
                 line.push(b':');
                 if self.negotiated.protocol & HDR_LEADSPC == 0 {
@@ -213,6 +255,7 @@ impl Session {
                         .filter(|i| !i.is_empty())
                         .map(str::to_string),
                 };
+                self.ended_present = m.present;
                 let mut bytes = m.bytes;
                 if !m.in_body && m.size <= self.max_message_bytes {
                     // No end-of-headers seen (NOEOH MTAs): still a message.
@@ -237,10 +280,70 @@ impl Session {
         })
     }
 
+    /// Remembers a field that is mailward's to write, with its index.
+    fn track(&mut self, name: &[u8], value: &[u8]) {
+        let name = String::from_utf8_lossy(name);
+        let ar = name.eq_ignore_ascii_case("Authentication-Results");
+        if !ar && !OWN_FIELDS.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+            return;
+        }
+        let m = self.message.get_or_insert_with(Message::default);
+        if m.present.len() >= MAX_PRESENT {
+            return;
+        }
+        let index = 1 + m
+            .present
+            .iter()
+            .filter(|p| p.name.eq_ignore_ascii_case(&name))
+            .count() as u32;
+        m.present.push(Present {
+            name: name.into_owned(),
+            index,
+            authserv_id: if ar {
+                authserv_id(&String::from_utf8_lossy(value))
+            } else {
+                None
+            },
+        });
+    }
+
     /// The replies that carry out `decision` at end of message.
     pub fn verdict_replies(&self, decision: &Decision) -> Vec<Reply> {
-        replies(decision, self.negotiated)
+        let mut out = deletions(decision, self.negotiated, &self.ended_present);
+        out.extend(replies(decision, self.negotiated));
+        out
     }
+}
+
+/// Deletes the received fields that claim to be mailward's: every
+/// [`OWN_FIELDS`] field, and each `Authentication-Results` with the
+/// authserv-id of the one the verdict adds. Last first, so that the
+/// indices of the others still hold; nothing for a refused message or
+/// when the MTA did not allow header changes.
+pub fn deletions(decision: &Decision, negotiated: OptNeg, present: &[Present]) -> Vec<Reply> {
+    let v = &decision.verdict;
+    if matches!(v.action, Action::Reject | Action::Tempfail) || negotiated.actions & action::CHGHDRS == 0 {
+        return Vec::new();
+    }
+    let ours: Vec<String> = v
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("Authentication-Results"))
+        .filter_map(|h| authserv_id(&h.value))
+        .collect();
+    present
+        .iter()
+        .rev()
+        .filter(|p| match &p.authserv_id {
+            Some(id) => ours.contains(id),
+            None => !p.name.eq_ignore_ascii_case("Authentication-Results"),
+        })
+        .map(|p| Reply::ChangeHeader {
+            index: p.index,
+            name: p.name.clone(),
+            value: String::new(),
+        })
+        .collect()
 }
 
 /// `code enhanced text` when the code has the class `class` (4 or 5).
@@ -596,5 +699,88 @@ mod tests {
         );
         assert_eq!(r.len(), 3);
         assert_eq!(r[2], Reply::Accept);
+    }
+
+    #[test]
+    fn authserv_ids_are_read_past_comments() {
+        for (value, want) in [
+            (" mx.something.com; spf=pass", Some("mx.something.com")),
+            ("MX.Example.ORG 1; none", Some("mx.example.org")),
+            (" (forged) mx; dkim=pass", Some("mx")),
+            ("mx;spf=fail", Some("mx")),
+            ("   ", None),
+            ("(only a comment)", None),
+        ] {
+            assert_eq!(authserv_id(value).as_deref(), want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn fields_claiming_to_be_mailwards_are_deleted_last_first() {
+        let mut s = Session::new(1 << 20);
+        s.handle(Command::OptNeg(OptNeg {
+            version: 6,
+            actions: 0x1ff,
+            protocol: 0x1f_ffff,
+        }))
+        .unwrap();
+        s.handle(Command::Mail(vec!["<a@example.org>".into()])).unwrap();
+        let fields: &[(&str, &str)] = &[
+            ("x-mailward", " accept; score=-100 (forged)"),
+            (
+                "Authentication-Results",
+                " mx; spf=pass (forged: our authserv-id)",
+            ),
+            ("Authentication-Results", " relay.example.net; spf=fail"),
+            ("Subject", " hi"),
+            ("X-Mailward", " accept (second forged copy)"),
+            ("X-Spam-Flag", " NO"),
+            ("Authentication-Results", " (comment) MX; dkim=pass"),
+        ];
+        for (name, value) in fields {
+            s.handle(Command::Header {
+                name: name.as_bytes().to_vec(),
+                value: value.as_bytes().to_vec(),
+            })
+            .unwrap();
+        }
+        s.handle(Command::Eoh).unwrap();
+        assert!(matches!(
+            s.handle(Command::Eom(Vec::new())).unwrap(),
+            Step::Check(..)
+        ));
+        let del = |index, name: &str| Reply::ChangeHeader {
+            index,
+            name: name.into(),
+            value: String::new(),
+        };
+        // decision() adds "Authentication-Results: mx; spf=fail".
+        let r = s.verdict_replies(&decision(Action::Accept, None));
+        assert_eq!(
+            r[..5],
+            [
+                del(3, "Authentication-Results"),
+                del(1, "X-Spam-Flag"),
+                del(2, "X-Mailward"),
+                del(1, "Authentication-Results"),
+                del(1, "x-mailward"),
+            ],
+            "relay.example.net's result (index 2) stays: {r:?}"
+        );
+        assert!(matches!(&r[5], Reply::InsertHeader { index: 0, name, .. } if name == "X-Mailward"));
+        assert_eq!(r.last(), Some(&Reply::Accept));
+        // A refused message is not changed; an MTA that did not allow
+        // header changes gets none.
+        let r = s.verdict_replies(&decision(Action::Reject, None));
+        assert!(
+            !r.iter().any(|r| matches!(r, Reply::ChangeHeader { .. })),
+            "{r:?}"
+        );
+        let no_chg = OptNeg {
+            version: 6,
+            actions: action::ADDHDRS,
+            protocol: 0,
+        };
+        assert!(deletions(&decision(Action::Accept, None), no_chg, &s.ended_present).is_empty());
     }
 }
