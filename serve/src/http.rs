@@ -156,13 +156,20 @@ async fn checkv2(req: Request<Incoming>, shared: &Shared) -> Resp {
             let d = shared
                 .checker
                 .too_large(Source::Http, size, limit, envelope.queue_id.as_deref());
-            return json(StatusCode::OK, &rspamd::answer(&d.verdict, None, start.elapsed()));
+            return json(
+                StatusCode::OK,
+                &rspamd::answer(&d.verdict, None, &[], start.elapsed()),
+            );
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("reading the message: {e}")),
     };
     let id = rspamd::message_id(&message);
+    let present = crate::forged::present_in(&message);
     let d = shared.checker.check(Source::Http, envelope, message).await;
-    json(StatusCode::OK, &rspamd::answer(&d.verdict, id, start.elapsed()))
+    json(
+        StatusCode::OK,
+        &rspamd::answer(&d.verdict, id, &present, start.elapsed()),
+    )
 }
 
 /// A request body read with a bound.

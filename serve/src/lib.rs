@@ -30,6 +30,7 @@
 //! after [`ServeConfig::shutdown_grace`] is dropped.
 
 pub mod error;
+pub mod forged;
 pub mod http;
 pub mod load;
 pub mod metrics;

@@ -2,6 +2,7 @@
 //! envelope, and the JSON answer rspamd clients (`rspamc`, Haraka's
 //! plugin, Exim's `spam = ...:variant=rspamd`, rspamd's own proxy) read.
 
+use crate::forged::Present;
 use mailward_core::{Action, Direction, Envelope, Verdict};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -87,8 +88,14 @@ pub fn message_id(message: &[u8]) -> Option<String> {
     None
 }
 
-/// The `/checkv2` answer for a verdict.
-pub fn answer(verdict: &Verdict, message_id: Option<String>, elapsed: Duration) -> Value {
+/// The `/checkv2` answer for a verdict; `present` are the received fields
+/// that mailward writes ([`crate::forged`]), for `milter.remove_headers`.
+pub fn answer(
+    verdict: &Verdict,
+    message_id: Option<String>,
+    present: &[Present],
+    elapsed: Duration,
+) -> Value {
     let mut symbols = Map::new();
     for s in &verdict.symbols {
         symbols.insert(
@@ -116,6 +123,31 @@ pub fn answer(verdict: &Verdict, message_id: Option<String>, elapsed: Duration) 
             }
         }
     }
+    // rspamd's milter: a name maps to the field to delete (1 = the first)
+    // or 0 for all of them, and deletions come before additions.
+    let mut remove_headers = Map::new();
+    let forged = crate::forged::forged(verdict, present);
+    for p in &forged {
+        let of_name = present
+            .iter()
+            .filter(|q| q.name.eq_ignore_ascii_case(&p.name))
+            .count();
+        let doomed = forged
+            .iter()
+            .filter(|q| q.name.eq_ignore_ascii_case(&p.name))
+            .count();
+        let key = present
+            .iter()
+            .find(|q| q.name.eq_ignore_ascii_case(&p.name))
+            .map_or(p.name.clone(), |q| q.name.clone());
+        if doomed == of_name {
+            remove_headers.insert(key, json!(0));
+        } else if !remove_headers.contains_key(&key) {
+            // rspamd takes one index per name: when forged fields of a name
+            // are interleaved with kept ones, the last forged one goes.
+            remove_headers.insert(key, json!(p.index));
+        }
+    }
     let mut messages = Map::new();
     if let Some(r) = &verdict.reply {
         messages.insert("smtp_message".into(), json!(format!("{} {}", r.enhanced, r.text)));
@@ -128,7 +160,7 @@ pub fn answer(verdict: &Verdict, message_id: Option<String>, elapsed: Duration) 
         "symbols": symbols,
         "messages": messages,
         "time_real": elapsed.as_secs_f64(),
-        "milter": {"add_headers": add_headers},
+        "milter": {"add_headers": add_headers, "remove_headers": remove_headers},
         "mailward": {
             "action": verdict.action.as_str(),
             "pack": format!("{}/{}", verdict.rule_pack.name, verdict.rule_pack.version),
@@ -207,7 +239,7 @@ mod tests {
             alerts: vec![],
         };
         let id = message_id(b"Subject: x\r\nMessage-ID:\r\n <id@host>\r\n\r\nbody");
-        let a = answer(&v, id, Duration::from_millis(2));
+        let a = answer(&v, id, &[], Duration::from_millis(2));
         assert_eq!(a["action"], "reject");
         assert_eq!(a["score"], 44.1);
         assert_eq!(a["required_score"], 15.0);
@@ -224,5 +256,46 @@ mod tests {
         ] {
             assert_eq!(action_name(m), r);
         }
+    }
+
+    #[test]
+    fn forged_fields_are_listed_for_removal() {
+        let v = Verdict {
+            action: Action::Accept,
+            headers: vec![
+                Header {
+                    name: "X-Mailward".into(),
+                    value: "accept".into(),
+                },
+                Header {
+                    name: "Authentication-Results".into(),
+                    value: "mx.something.com; spf=none".into(),
+                },
+            ],
+            score: 0.0,
+            required_score: 15.0,
+            symbols: vec![],
+            reply: None,
+            rule_pack: PackInfo::default(),
+            alerts: vec![],
+        };
+        let present = crate::forged::present_in(
+            b"X-Mailward: accept (forged)\r\nAuthentication-Results: MX.something.com; dkim=pass\r\n\
+              Authentication-Results: relay.example; spf=fail\r\nx-mailward: again\r\n\r\nbody",
+        );
+        let a = answer(&v, None, &present, Duration::ZERO);
+        let remove = &a["milter"]["remove_headers"];
+        assert_eq!(remove["X-Mailward"], 0, "all of them: {remove}");
+        assert_eq!(
+            remove["Authentication-Results"], 1,
+            "only ours, not relay.example's: {remove}"
+        );
+        // A refused message is not changed.
+        let refused = Verdict {
+            action: Action::Reject,
+            ..v
+        };
+        let a = answer(&refused, None, &present, Duration::ZERO);
+        assert_eq!(a["milter"]["remove_headers"], serde_json::json!({}));
     }
 }

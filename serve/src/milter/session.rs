@@ -2,6 +2,7 @@
 //! body of each message, and answers end-of-message with the verdict.
 
 use super::codec::{Command, OptNeg, Reply, action, negotiate, protocol, take_packet};
+use crate::forged::{self, Present};
 use crate::{SessionError, Shared, Source};
 use bytes::BytesMut;
 use mailward_core::{Action, Direction, Envelope};
@@ -23,44 +24,8 @@ struct Message {
     /// Bytes the message has (including those not kept once over the limit).
     size: usize,
     in_body: bool,
-    /// Header fields mailward may have to delete (see [`OWN_FIELDS`]).
+    /// Header fields mailward may have to delete (see [`crate::forged`]).
     present: Vec<Present>,
-}
-
-/// Fields only mailward writes (core's verdict): any that arrive with a
-/// message are forged or stale, and are deleted before mailward adds its
-/// own. `Authentication-Results` fields are deleted when they carry
-/// mailward's authserv-id (RFC 8601 §5).
-const OWN_FIELDS: &[&str] = &["X-Mailward", "X-Spam-Flag"];
-
-/// Most fields tracked for deletion per message (a message with more
-/// keeps the rest; the MTA's own limits apply long before).
-const MAX_PRESENT: usize = 256;
-
-/// A header field of the received message that may need deleting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Present {
-    /// Its name as received.
-    pub name: String,
-    /// Which field of this name it is (1 = the first), as `SMFIR_CHGHEADER`
-    /// counts.
-    pub index: u32,
-    /// For `Authentication-Results`: its authserv-id, lower-case.
-    pub authserv_id: Option<String>,
-}
-
-/// The authserv-id of an `Authentication-Results` value (RFC 8601 §2.2):
-/// the first token, after any comment.
-pub fn authserv_id(value: &str) -> Option<String> {
-    let mut rest = value.trim_start();
-    while let Some(after) = rest.strip_prefix('(') {
-        rest = after.split_once(')').map_or("", |(_, r)| r).trim_start();
-    }
-    let id = rest
-        .split(|c: char| c == ';' || c == '(' || c.is_whitespace())
-        .next()
-        .unwrap_or("");
-    (!id.is_empty()).then(|| id.to_ascii_lowercase())
 }
 
 /// What one connection knows.
@@ -282,29 +247,12 @@ impl Session {
 
     /// Remembers a field that is mailward's to write, with its index.
     fn track(&mut self, name: &[u8], value: &[u8]) {
-        let name = String::from_utf8_lossy(name);
-        let ar = name.eq_ignore_ascii_case("Authentication-Results");
-        if !ar && !OWN_FIELDS.iter().any(|f| name.eq_ignore_ascii_case(f)) {
-            return;
-        }
         let m = self.message.get_or_insert_with(Message::default);
-        if m.present.len() >= MAX_PRESENT {
-            return;
-        }
-        let index = 1 + m
-            .present
-            .iter()
-            .filter(|p| p.name.eq_ignore_ascii_case(&name))
-            .count() as u32;
-        m.present.push(Present {
-            name: name.into_owned(),
-            index,
-            authserv_id: if ar {
-                authserv_id(&String::from_utf8_lossy(value))
-            } else {
-                None
-            },
-        });
+        forged::track(
+            &mut m.present,
+            &String::from_utf8_lossy(name),
+            &String::from_utf8_lossy(value),
+        );
     }
 
     /// The replies that carry out `decision` at end of message.
@@ -315,29 +263,14 @@ impl Session {
     }
 }
 
-/// Deletes the received fields that claim to be mailward's: every
-/// [`OWN_FIELDS`] field, and each `Authentication-Results` with the
-/// authserv-id of the one the verdict adds. Last first, so that the
-/// indices of the others still hold; nothing for a refused message or
-/// when the MTA did not allow header changes.
+/// Deletes the received fields that claim to be mailward's
+/// ([`forged::forged`]), when the MTA allowed header changes.
 pub fn deletions(decision: &Decision, negotiated: OptNeg, present: &[Present]) -> Vec<Reply> {
-    let v = &decision.verdict;
-    if matches!(v.action, Action::Reject | Action::Tempfail) || negotiated.actions & action::CHGHDRS == 0 {
+    if negotiated.actions & action::CHGHDRS == 0 {
         return Vec::new();
     }
-    let ours: Vec<String> = v
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("Authentication-Results"))
-        .filter_map(|h| authserv_id(&h.value))
-        .collect();
-    present
-        .iter()
-        .rev()
-        .filter(|p| match &p.authserv_id {
-            Some(id) => ours.contains(id),
-            None => !p.name.eq_ignore_ascii_case("Authentication-Results"),
-        })
+    forged::forged(&decision.verdict, present)
+        .into_iter()
         .map(|p| Reply::ChangeHeader {
             index: p.index,
             name: p.name.clone(),
@@ -699,20 +632,6 @@ mod tests {
         );
         assert_eq!(r.len(), 3);
         assert_eq!(r[2], Reply::Accept);
-    }
-
-    #[test]
-    fn authserv_ids_are_read_past_comments() {
-        for (value, want) in [
-            (" mx.something.com; spf=pass", Some("mx.something.com")),
-            ("MX.Example.ORG 1; none", Some("mx.example.org")),
-            (" (forged) mx; dkim=pass", Some("mx")),
-            ("mx;spf=fail", Some("mx")),
-            ("   ", None),
-            ("(only a comment)", None),
-        ] {
-            assert_eq!(authserv_id(value).as_deref(), want, "{value:?}");
-        }
     }
 
     #[test]
