@@ -66,12 +66,7 @@ pub fn track(present: &mut Vec<Present>, name: &str, value: &str) {
 /// The tracked fields of a whole message's header block (folded lines
 /// joined).
 pub fn present_in(message: &[u8]) -> Vec<Present> {
-    let end = message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| message.windows(2).position(|w| w == b"\n\n"))
-        .unwrap_or(message.len());
-    let head = String::from_utf8_lossy(&message[..end]);
+    let head = crate::header_block(message);
     let mut present = Vec::new();
     let mut field: Option<(String, String)> = None;
     for line in head.lines() {

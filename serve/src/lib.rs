@@ -332,3 +332,14 @@ impl Server {
 pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
+
+/// The header block of a raw message: up to the first empty line (CRLF or
+/// LF), or all of it.
+pub(crate) fn header_block(message: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| message.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(message.len());
+    String::from_utf8_lossy(&message[..end])
+}

@@ -65,12 +65,7 @@ where
 
 /// The `Message-ID` of `message` (without brackets), for the answer.
 pub fn message_id(message: &[u8]) -> Option<String> {
-    let end = message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| message.windows(2).position(|w| w == b"\n\n"))
-        .unwrap_or(message.len());
-    let head = String::from_utf8_lossy(&message[..end]);
+    let head = crate::header_block(message);
     let mut lines = head.lines().peekable();
     while let Some(line) = lines.next() {
         let Some((name, value)) = line.split_once(':') else {

@@ -12,23 +12,11 @@
 //! `X-Mailing-List`, `Mailing-List` or a list's `Sender: …-admin@`), else
 //! the domain of its From address.
 
-/// The source group of a raw message.
-pub fn source(raw: &[u8]) -> String {
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
-        .unwrap_or(raw.len());
-    let head = String::from_utf8_lossy(&raw[..head_end]);
-    let field = |name: &str| {
-        head.lines()
-            .find(|l| {
-                l.len() > name.len()
-                    && l.as_bytes()[name.len()] == b':'
-                    && l[..name.len()].eq_ignore_ascii_case(name)
-            })
-            .map(|l| l[name.len() + 1..].trim().to_ascii_lowercase())
-    };
+use mailward_core::message::Message;
+
+/// The source group of a message.
+pub fn source(msg: &Message<'_>) -> String {
+    let field = |name: &str| msg.header_text(name).map(|v| v.trim().to_ascii_lowercase());
     if let Some(v) = field("List-Id") {
         if let Some(inner) = v.split('<').nth(1) {
             return format!("list:{}", inner.trim_end_matches('>').trim());
@@ -91,7 +79,8 @@ mod tests {
             ("Subject: none\n\nx", "unknown"),
         ];
         for (raw, want) in cases {
-            assert_eq!(source(raw.as_bytes()), *want, "{raw:?}");
+            let msg = mailward_core::message::Message::parse(raw.as_bytes());
+            assert_eq!(source(&msg), *want, "{raw:?}");
         }
     }
 }

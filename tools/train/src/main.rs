@@ -163,7 +163,7 @@ fn load(paths: &[PathBuf], spam: bool, drop: &[String]) -> Result<Vec<Doc>> {
             features,
             distinct,
             spam,
-            source: groups::source(&raw),
+            source: groups::source(&msg),
         });
     }
     Ok(docs)
