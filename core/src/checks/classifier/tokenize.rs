@@ -196,7 +196,8 @@ pub const STOPWORDS: &[&str] = &[
     "yourselves",
 ];
 
-/// A word of at most 16 bytes as one integer (its bytes, then its length).
+/// A word of at most 15 bytes as one integer (its bytes, and its length in
+/// the top byte).
 const fn word_key(w: &[u8]) -> u128 {
     let mut k = 0u128;
     let mut i = 0;
