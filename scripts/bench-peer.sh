@@ -25,7 +25,7 @@ for f in "${spams[@]}"; do cp "$corpus/spam-1/$f" "$sample/spam-$f"; done
 count=$(ls "$sample" | wc -l)
 
 cargo build --release -q -p mailward
-mw=$(taskset -c 0 target/release/mailward bench "$sample" --offline --seconds 5 --json)
+mw=$(taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/mailward" bench "$sample" --offline --seconds 5 --json)
 mw_rate=$(echo "$mw" | python3 -c 'import json,sys; print(json.load(sys.stdin)["wasm_msgs_per_s"])')
 native_rate=$(echo "$mw" | python3 -c 'import json,sys; print(json.load(sys.stdin)["native_msgs_per_s"])')
 
