@@ -35,17 +35,6 @@ pub const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-const FAILURES: [FailureKind; 8] = [
-    FailureKind::Trap,
-    FailureKind::Timeout,
-    FailureKind::Memory,
-    FailureKind::BadVerdict,
-    FailureKind::Abuse,
-    FailureKind::Capacity,
-    FailureKind::MessageTooLarge,
-    FailureKind::NoPack,
-];
-
 const EVENTS: [EventKind; 4] = [
     EventKind::Activated,
     EventKind::Rejected,
@@ -59,7 +48,7 @@ pub struct Metrics {
     messages: [[AtomicU64; 5]; 2],
     buckets: [[AtomicU64; BUCKETS.len() + 1]; 2],
     latency_sum_us: [AtomicU64; 2],
-    failures: [AtomicU64; FAILURES.len()],
+    failures: [AtomicU64; FailureKind::ALL.len()],
     events: [AtomicU64; EVENTS.len()],
     milter_sessions: AtomicI64,
     milter_sessions_total: AtomicU64,
@@ -83,7 +72,7 @@ impl Metrics {
         self.buckets[s][b].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us[s].fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
         if let Some(f) = failure
-            && let Some(i) = FAILURES.iter().position(|x| *x == f)
+            && let Some(i) = FailureKind::ALL.iter().position(|x| *x == f)
         {
             self.failures[i].fetch_add(1, Ordering::Relaxed);
         }
@@ -179,7 +168,7 @@ impl Metrics {
         }
         o.push_str("# HELP mailward_failures_total Messages the sandbox could not judge (the fail policy answered), by kind.\n");
         o.push_str("# TYPE mailward_failures_total counter\n");
-        for (i, f) in FAILURES.iter().enumerate() {
+        for (i, f) in FailureKind::ALL.iter().enumerate() {
             let _ = writeln!(
                 o,
                 "mailward_failures_total{{kind=\"{}\"}} {}",
