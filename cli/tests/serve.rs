@@ -374,6 +374,27 @@ fn smtp_send(addr: SocketAddr, from: &str, rcpt: &str, message: &[u8]) -> (u16, 
     result
 }
 
+/// The header block of the message with Subject `subject` in the Postfix
+/// instance's mailbox, once it is delivered (at most 60 s).
+fn delivered_header_block(postfix: &Postfix, subject: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mbox = std::fs::read_to_string(&postfix.mbox).unwrap_or_default();
+        if let Some(msg) = mbox
+            .split("\nFrom ")
+            .find(|msg| msg.contains(&format!("Subject: {subject}")))
+        {
+            return msg.split("\n\n").next().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{subject:?} is delivered to the mailbox\n{}",
+            postfix.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results() {
     if Command::new("postfix").arg("-h").output().is_err() && !Path::new("/usr/sbin/postfix").exists() {
@@ -408,20 +429,7 @@ fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results()
     let ham = std::fs::read(repo().join("tests/data/ham/lunch.eml")).unwrap();
     let (code, text) = smtp_send(postfix.smtp, "alice@example.org", "bob@something.com", &ham);
     assert_eq!(code, 250, "the ham is queued: {text}\n{}", postfix.log());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let delivered = loop {
-        let m = std::fs::read_to_string(&postfix.mbox).unwrap_or_default();
-        if m.contains("Lunch on Thursday?") {
-            break m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the ham is delivered to the mailbox\n{}",
-            postfix.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let header_block = delivered.split("\n\n").next().unwrap();
+    let header_block = delivered_header_block(&postfix, "Lunch on Thursday?");
     assert!(
         header_block.contains("\nAuthentication-Results: mx.something.com;"),
         "mailward's Authentication-Results in the delivered header:\n{header_block}"
@@ -431,7 +439,9 @@ fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results()
         "{header_block}"
     );
     assert!(
-        !delivered.contains("E-mail Account Upgrade"),
+        !std::fs::read_to_string(&postfix.mbox)
+            .unwrap()
+            .contains("E-mail Account Upgrade"),
         "the phish was not delivered"
     );
 
@@ -453,22 +463,7 @@ fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results()
         forged.as_bytes(),
     );
     assert_eq!(code, 250, "the forged ham is queued: {text}\n{}", postfix.log());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let forged_block = loop {
-        let m = std::fs::read_to_string(&postfix.mbox).unwrap_or_default();
-        if let Some(msg) = m
-            .split("\nFrom ")
-            .find(|msg| msg.contains("Subject: Forged lunch"))
-        {
-            break msg.split("\n\n").next().unwrap().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the forged ham is delivered to the mailbox\n{}",
-            postfix.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let forged_block = delivered_header_block(&postfix, "Forged lunch");
     assert!(!forged_block.contains("(forged)"), "{forged_block}");
     assert!(!forged_block.contains("X-Spam-Flag: NO"), "{forged_block}");
     assert_eq!(
@@ -507,6 +502,20 @@ fn postfix_rejects_the_seed_phish_and_delivers_ham_with_authentication_results()
     assert!(daemon.stop().success());
 }
 
+/// `rspamc symbols` on the seed phish against `http`, from 203.0.113.66
+/// and admin@something.com, with `extra` options.
+fn rspamc_seed(http: SocketAddr, extra: &[&str]) -> std::process::Output {
+    Command::new("rspamc")
+        .arg("-h")
+        .arg(http.to_string())
+        .args(["-i", "203.0.113.66", "-F", "admin@something.com"])
+        .args(extra)
+        .arg("symbols")
+        .arg(seed("seed-phish.eml"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn rspamc_shows_mailwards_action_score_and_symbols() {
     if Command::new("rspamc").arg("--help").output().is_err() {
@@ -514,23 +523,10 @@ fn rspamc_shows_mailwards_action_score_and_symbols() {
         return;
     }
     let daemon = Daemon::start("rspamc", "");
-    let out = Command::new("rspamc")
-        .arg("-h")
-        .arg(daemon.http.to_string())
-        .args([
-            "-i",
-            "203.0.113.66",
-            "-F",
-            "admin@something.com",
-            "-r",
-            "jane.doe@something.com",
-            "--helo",
-            "mx.phisher.example",
-            "symbols",
-        ])
-        .arg(seed("seed-phish.eml"))
-        .output()
-        .unwrap();
+    let out = rspamc_seed(
+        daemon.http,
+        &["-r", "jane.doe@something.com", "--helo", "mx.phisher.example"],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "rspamc exits 0");
@@ -543,20 +539,7 @@ fn rspamc_shows_mailwards_action_score_and_symbols() {
     assert!(score >= 15.0, "{score_line}");
     assert!(text.contains("Symbol: PHISH_CRED_LURE"), "{text}");
     // --json gives the same answer machine-readably.
-    let out = Command::new("rspamc")
-        .arg("-h")
-        .arg(daemon.http.to_string())
-        .args([
-            "-i",
-            "203.0.113.66",
-            "-F",
-            "admin@something.com",
-            "--json",
-            "symbols",
-        ])
-        .arg(seed("seed-phish.eml"))
-        .output()
-        .unwrap();
+    let out = rspamc_seed(daemon.http, &["--json"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let start = text.find('{').expect("JSON in rspamc --json");
     let v = json(&text[start..]);
