@@ -328,47 +328,46 @@ fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
     for d in docs.iter().filter(|d| !d.spam) {
         *sizes.entry(d.source.as_str()).or_default() += 1;
     }
-    let group_of = |d: &Doc| -> String {
-        if sizes.get(d.source.as_str()).copied().unwrap_or(0) >= min_source {
-            d.source.clone()
+    // Each ham group's documents, by index.
+    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, d) in docs.iter().enumerate().filter(|(_, d)| !d.spam) {
+        let group = if sizes[d.source.as_str()] >= min_source {
+            d.source.as_str()
         } else {
-            "(small sources)".into()
-        }
-    };
-    let ham_groups: BTreeSet<String> = docs.iter().filter(|d| !d.spam).map(group_of).collect();
+            "(small sources)"
+        };
+        members.entry(group).or_default().push(i);
+    }
     let mut oof = vec![0.0; docs.len()];
     let mut known_oof = vec![0usize; docs.len()];
-    for g in &ham_groups {
-        let train_docs = docs.iter().filter(|d| d.spam || group_of(d) != *g);
-        let (vocab, fit) = train(train_docs, a);
-        for (i, d) in docs.iter().enumerate() {
-            if !d.spam && group_of(d) == *g {
-                oof[i] = probability(&vocab, &fit, d);
-                known_oof[i] = known(&vocab, &fit, d);
-            }
+    let mut fill = |held: &[usize], vocab: &[String], fit: &Fit| {
+        for &i in held {
+            oof[i] = probability(vocab, fit, &docs[i]);
+            known_oof[i] = known(vocab, fit, &docs[i]);
         }
-    }
-    const SPAM_FOLDS: usize = 5;
-    for f in 0..SPAM_FOLDS {
-        let in_fold = |i: usize| i % SPAM_FOLDS == f;
-        let spam_idx: Vec<usize> = (0..docs.len()).filter(|i| docs[*i].spam).collect();
-        let held: BTreeSet<usize> = spam_idx
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| in_fold(*k))
-            .map(|(_, i)| *i)
-            .collect();
+    };
+    for held in members.values() {
         let train_docs = docs
             .iter()
             .enumerate()
-            .filter(|(i, _)| !held.contains(i))
+            .filter(|(i, _)| held.binary_search(i).is_err())
             .map(|(_, d)| d);
         let (vocab, fit) = train(train_docs, a);
-        for i in &held {
-            oof[*i] = probability(&vocab, &fit, &docs[*i]);
-            known_oof[*i] = known(&vocab, &fit, &docs[*i]);
-        }
+        fill(held, &vocab, &fit);
     }
+    const SPAM_FOLDS: usize = 5;
+    let spam_idx: Vec<usize> = (0..docs.len()).filter(|i| docs[*i].spam).collect();
+    for f in 0..SPAM_FOLDS {
+        let held: Vec<usize> = spam_idx.iter().copied().skip(f).step_by(SPAM_FOLDS).collect();
+        let train_docs = docs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| held.binary_search(i).is_err())
+            .map(|(_, d)| d);
+        let (vocab, fit) = train(train_docs, a);
+        fill(&held, &vocab, &fit);
+    }
+    let flagged_in = |held: &[usize], t: f64| held.iter().filter(|i| oof[**i] >= t).count();
     let mut report = String::new();
     let (nh, ns) = (
         docs.iter().filter(|d| !d.spam).count(),
@@ -377,22 +376,18 @@ fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
     let _ = writeln!(
         report,
         "# Grouped cross-validation: each of {} ham sources (>= {min_source} messages; smaller ones together) scored by a model trained without it; spam in {SPAM_FOLDS} folds:",
-        ham_groups.len()
+        members.len()
     );
     let scored: Vec<(f64, bool)> = oof.iter().copied().zip(docs.iter().map(|d| d.spam)).collect();
     let _ = writeln!(report, "#   AUC {:.5}", auc(&scored));
     for t in &a.thresholds {
         let fp = scored.iter().filter(|(p, s)| !s && *p >= *t).count();
         let tp = scored.iter().filter(|(p, s)| *s && *p >= *t).count();
-        let mut worst = (0.0, String::new());
-        for g in &ham_groups {
-            let members: Vec<usize> = (0..docs.len())
-                .filter(|i| !docs[*i].spam && group_of(&docs[*i]) == *g)
-                .collect();
-            let flagged = members.iter().filter(|i| oof[**i] >= *t).count();
-            let rate = flagged as f64 / members.len().max(1) as f64;
+        let mut worst = (0.0, "");
+        for (g, held) in &members {
+            let rate = flagged_in(held, *t) as f64 / held.len().max(1) as f64;
             if rate > worst.0 {
-                worst = (rate, g.clone());
+                worst = (rate, g);
             }
         }
         let _ = writeln!(
@@ -406,12 +401,8 @@ fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
     }
     let t = a.source_threshold;
     let mut line = format!("#   ham flagged at p >= {t} by source:");
-    for g in &ham_groups {
-        let members: Vec<usize> = (0..docs.len())
-            .filter(|i| !docs[*i].spam && group_of(&docs[*i]) == *g)
-            .collect();
-        let flagged = members.iter().filter(|i| oof[**i] >= t).count();
-        let _ = write!(line, " {g} {flagged}/{};", members.len());
+    for (g, held) in &members {
+        let _ = write!(line, " {g} {}/{};", flagged_in(held, t), held.len());
     }
     let _ = writeln!(report, "{}", line.trim_end_matches(';'));
     if let Some(path) = &a.oof {
