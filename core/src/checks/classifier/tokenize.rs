@@ -428,7 +428,8 @@ fn word_feature<'w>(
     prefix: &str,
     put: &mut dyn FnMut(&[&str]),
 ) -> Option<std::borrow::Cow<'w, str>> {
-    if w.chars().any(is_cjk) {
+    // Most words are ASCII: one byte scan rules CJK out.
+    if !w.is_ascii() && w.chars().any(is_cjk) {
         cjk_features(w, prefix, put);
         return None;
     }
