@@ -132,9 +132,20 @@ fn golden_messages_meet_their_expectations() {
     );
     let mut sandboxes: HashMap<String, Sandbox> = HashMap::new();
     let mut failed = Vec::new();
+    let pack = mailward_rules::default_filter().expect("the default pack compiles");
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
         let case: Case = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // A misspelt name would make an `absent` expectation hold for any
+        // verdict, and a helper (`__NAME`) is never reported.
+        for name in case.expect.symbols.iter().chain(&case.expect.absent) {
+            let known = pack.pack().symbol_index(name).map(|i| &pack.pack().symbols[i]);
+            assert!(
+                known.is_some_and(|d| !d.is_helper()),
+                "{}: {name} is not a reported symbol of the default pack",
+                path.display()
+            );
+        }
         let stem = path
             .to_string_lossy()
             .trim_end_matches(".expect.toml")

@@ -36,6 +36,10 @@ pub fn finish(
     let mut forced: Option<Action> = None;
     for (i, options) in findings.iter() {
         let def = &pack.symbols[i];
+        if def.is_helper() {
+            // Scores 0 (the pack checks it); only meta rules read it.
+            continue;
+        }
         score += def.score;
         if let Some(a) = def.force_action
             && forced.is_none_or(|f| severity(a) > severity(f))

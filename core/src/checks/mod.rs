@@ -220,6 +220,11 @@ pub(crate) mod testing {
     /// symbols (an offline resolver makes those fire on every message, and
     /// they have their own tests).
     pub fn run(protected: &[&str], raw: &str) -> Verdict {
+        run_with_rules("", protected, raw)
+    }
+
+    /// As [`run`], with `rules` (pack TOML) added to the minimal pack.
+    pub fn run_with_rules(rules: &str, protected: &[&str], raw: &str) -> Verdict {
         let mut pack = String::from(
             "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
              [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n",
@@ -227,6 +232,7 @@ pub(crate) mod testing {
         for s in super::code_symbols() {
             pack.push_str(&format!("[symbols.{s}]\nscore = 1\ndescription = \"d\"\n"));
         }
+        pack.push_str(rules);
         let mut f = Filter::from_sources(&[("t.toml", &pack)]).expect("test pack compiles");
         f.configure(&Settings {
             protected_domains: protected.iter().map(|s| s.to_string()).collect(),

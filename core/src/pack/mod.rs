@@ -21,6 +21,10 @@
 //! description = "Credential request combined with an account threat"
 //! ```
 //!
+//! A rule whose name starts with `__` is a helper, as SpamAssassin's
+//! sub-rules: it must score 0, is never reported in a verdict, and exists
+//! for meta rules to combine (`__DATE_PRESENT && !__DATE_RFC5322`).
+//!
 //! [`RulePack::compile`] validates everything (regexes, expressions, that
 //! every symbol a code check can emit has a score) and reports the file,
 //! line and rule name of the first problem. Compilation happens once per
@@ -138,6 +142,19 @@ pub struct SymbolDef {
     pub force_action: Option<Action>,
     /// Where it comes from.
     pub origin: Origin,
+}
+
+impl SymbolDef {
+    /// True for a helper rule (`__NAME`, as SpamAssassin's sub-rules): it
+    /// scores nothing and is never reported; meta rules combine it.
+    pub fn is_helper(&self) -> bool {
+        is_helper_name(&self.name)
+    }
+}
+
+/// True for a helper rule's name: two underscores, then a rule name.
+pub fn is_helper_name(name: &str) -> bool {
+    name.strip_prefix("__").is_some_and(valid_symbol_name)
 }
 
 /// The header rules that look at the same part of the same field.
@@ -513,14 +530,22 @@ impl RulePack {
                 let line = line_of(text, rule.span().start);
                 let r = rule.into_inner();
                 let e = |m: String| err(file, line, Some(&r.name), m);
-                if !valid_symbol_name(&r.name) {
-                    return Err(e("rule names are A-Z, 0-9, _ and start with a letter".into()));
+                let helper = is_helper_name(&r.name);
+                if !valid_symbol_name(&r.name) && !helper {
+                    return Err(e(
+                        "rule names are A-Z, 0-9, _ and start with a letter (or `__` for a helper)".into(),
+                    ));
                 }
                 if index.contains_key(&r.name) {
                     return Err(e("defined twice".into()));
                 }
                 if !r.score.is_finite() {
                     return Err(e("score must be a finite number".into()));
+                }
+                if helper && (r.score != 0.0 || r.action.is_some()) {
+                    return Err(e(
+                        "a helper rule (`__` name) scores 0 and forces no action; meta rules use it".into(),
+                    ));
                 }
                 let force_action = parse_action(&r.action).map_err(&e)?;
                 let sym = symbols.len();
@@ -987,6 +1012,26 @@ description = "d"
         assert!(p.list("other").is_empty());
         let e = RulePack::compile(&[("pack.toml", PACK)], &["CODE_SYM"], &["free"]).unwrap_err();
         assert_eq!(e.rule.as_deref(), Some("free"));
+    }
+
+    #[test]
+    fn helper_rules_score_nothing() {
+        let helper =
+            "[[rule]]\nname = \"__H\"\ntype = \"body\"\npattern = 'x'\nscore = 0\ndescription = \"d\"\n";
+        let p = compile(&format!(
+            "{helper}[[rule]]\nname = \"M\"\ntype = \"meta\"\nexpr = \"!__H\"\nscore = 1\ndescription = \"d\"\n"
+        ))
+        .unwrap();
+        let i = p.symbol_index("__H").unwrap();
+        assert!(p.symbols[i].is_helper());
+        assert!(!p.symbols[p.symbol_index("M").unwrap()].is_helper());
+        let e = compile(&helper.replace("score = 0", "score = 1")).unwrap_err();
+        assert!(e.message.contains("helper"), "{e}");
+        assert_eq!((e.file.as_str(), e.line), ("rules.toml", 1), "{e}");
+        for bad in ["__", "___H", "__h", "_H"] {
+            let e = compile(&helper.replace("__H", bad)).unwrap_err();
+            assert!(e.message.contains("rule names"), "{bad}: {e}");
+        }
     }
 
     #[test]

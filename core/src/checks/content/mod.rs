@@ -59,3 +59,60 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
             .scan(&link.href, &mut |sym, _| findings.fire_index(sym, &link.href));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::run_with_rules;
+
+    const RULES: &str = r#"
+[[rule]]
+name = "__DATE_PRESENT"
+type = "header"
+header = "Date"
+pattern = '^'
+score = 0
+description = "d"
+
+[[rule]]
+name = "__DATE_HAS_ZONE"
+type = "header"
+header = "Date"
+pattern = '[+-]\d{4}$'
+score = 0
+description = "d"
+
+[[rule]]
+name = "DATE_NO_ZONE"
+type = "meta"
+expr = "__DATE_PRESENT && !__DATE_HAS_ZONE"
+score = 1.5
+description = "d"
+"#;
+
+    #[test]
+    fn helper_rules_feed_meta_rules_but_are_not_reported() {
+        let no_zone = run_with_rules(
+            RULES,
+            &[],
+            "Date: Sat, 14 Sep 2002 13:36:40\r\nSubject: s\r\n\r\nbody\r\n",
+        );
+        assert!(no_zone.has("DATE_NO_ZONE"), "{:?}", no_zone.symbols);
+        assert!(
+            no_zone.symbols.iter().all(|s| !s.name.starts_with("__")),
+            "{:?}",
+            no_zone.symbols
+        );
+        let with_zone = run_with_rules(
+            RULES,
+            &[],
+            "Date: Sat, 14 Sep 2002 13:36:40 +0200\r\nSubject: s\r\n\r\nbody\r\n",
+        );
+        assert!(!with_zone.has("DATE_NO_ZONE"), "{:?}", with_zone.symbols);
+        let no_date = run_with_rules(RULES, &[], "Subject: s\r\n\r\nbody\r\n");
+        assert!(!no_date.has("DATE_NO_ZONE"), "{:?}", no_date.symbols);
+        assert!(
+            (no_zone.score - with_zone.score - 1.5).abs() < 1e-9,
+            "helpers score nothing"
+        );
+    }
+}
