@@ -10,13 +10,21 @@ gave it (`mailward-train --group-cv N --oof FILE`). Prints, for the pack's
 bands (read from rules/pack/classifier.toml) and add-header threshold, how
 many training ham and spam would be flagged.
 
+With --search, it also tries other choices for where the classifier alone
+flags, what the bands below that score, and what the ratware signs
+(rules/pack/ratware.toml) score, and prints the cheapest by the cost
+9 x ham flagged + spam missed (a flagged ham costs nine missed spam, the
+weighting of Androutsopoulos et al., 2000). The pack's choice is the
+cheapest, ties going to the smallest change.
+
     C=$(scripts/fetch-corpus.sh)
     cargo run --release -p mailward-train -- --ham $C/easy-ham-1 --spam $C/spam-1 \\
         --l2 0.0001 --min-df 1 --prune 0.2 --group-cv 20 --oof /tmp/oof.tsv
     mailward scan --offline --json $C/easy-ham-1 > /tmp/easy-ham-1.jsonl
     mailward scan --offline --json $C/spam-1 > /tmp/spam-1.jsonl
-    scripts/simulate-bands.py /tmp/oof.tsv /tmp/easy-ham-1.jsonl /tmp/spam-1.jsonl
+    scripts/simulate-bands.py [--search] /tmp/oof.tsv /tmp/easy-ham-1.jsonl /tmp/spam-1.jsonl
 """
+import itertools
 import json
 import pathlib
 import sys
@@ -25,44 +33,100 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+SEARCH_EDGES = (0.7, 0.8, 0.9, 0.95, 0.99)
+SEARCH_MID = (4.0, 4.5, 5.0, 5.5)
+SEARCH_STRONG = (1.0, 1.5, 2.0)
+SEARCH_WEAK = (0.5, 1.0)
+SEARCH_SIGNS = (0.0, 1.0, 2.0)
+# The cost of a flagged ham in missed spam (Androutsopoulos et al., 2000).
+LAMBDA = 9
+
+
 def main() -> int:
-    if len(sys.argv) < 3:
+    args = [a for a in sys.argv[1:] if a != "--search"]
+    search = len(args) != len(sys.argv) - 1
+    if len(args) < 2:
         print(__doc__, file=sys.stderr)
         return 2
     oof = {}
-    for line in open(sys.argv[1], encoding="utf-8"):
+    for line in open(args[0], encoding="utf-8"):
         name, _source, label, p, known = line.rstrip("\n").split("\t")
         oof[name] = (label, float(p), int(known))
     pack = tomllib.loads((ROOT / "rules/pack/pack.toml").read_text())
     classifier = tomllib.loads((ROOT / "rules/pack/classifier.toml").read_text())
+    ratware = tomllib.loads((ROOT / "rules/pack/ratware.toml").read_text())["rule"]
+    # The ratware family: its signs, and the rule that counts them.
+    combo = next(r for r in ratware if r["type"] == "meta" and r["expr"].endswith(">= 2"))
+    signs = {r["name"]: r["score"] for r in ratware if not r["name"].startswith("__") and r is not combo}
     threshold = pack["actions"]["add-header"]
     min_features = classifier["model"]["min-features"]
     bands = [(r["range"][0], r["range"][1], r["score"]) for r in classifier["rule"] if r["type"] == "model"]
 
-    def band(p: float) -> float:
+    def band(p: float, edge: float | None = None, mid: float = 0.0) -> float:
         for lo, hi, score in bands:
             # The pack's ranges are half-open except the last, as in the check.
             if lo <= p < hi or (hi == 1.0 and p == 1.0):
+                if edge is not None and lo >= 0.7:
+                    # Below the edge the band needs other evidence; from
+                    # it on, the band flags alone.
+                    return mid if lo < edge else max(score, threshold)
                 return score
         return 0.0
 
-    flagged = {"ham": [0, 0], "spam": [0, 0]}
+    # (kind, rules' score without BAYES_* and the ratware family, p,
+    #  known features, the ratware signs that fired)
+    rows = []
     missing = 0
-    for scan in sys.argv[2:]:
+    for scan in args[1:]:
         for line in open(scan, encoding="utf-8"):
             v = json.loads(line)
             if v.get("error") or v["path"] not in oof:
                 missing += 1
                 continue
-            bayes = sum(s["score"] for s in v["symbols"] if s["name"].startswith("BAYES_"))
-            rules = v["score"] - bayes
+            names = {s["name"] for s in v["symbols"]}
+            family = [s["score"] for s in v["symbols"] if s["name"].startswith("BAYES_") or s["name"] in signs or s["name"] == combo["name"]]
             kind, p, known = oof[v["path"]]
-            total = rules + (band(p) if known >= min_features else 0.0)
+            rows.append((kind, v["score"] - sum(family), p, known, [n for n in names if n in signs]))
+
+    def run(score_of) -> dict:
+        flagged = {"ham": [0, 0], "spam": [0, 0]}
+        for kind, rules, p, known, fired in rows:
+            total = rules + score_of(p, known, fired)
             flagged[kind][1] += 1
             if total >= threshold:
                 flagged[kind][0] += 1
+        return flagged
+
+    def as_packed(p, known, fired):
+        s = band(p) if known >= min_features else 0.0
+        s += sum(signs[n] for n in fired)
+        return s + (combo["score"] if len(fired) >= 2 else 0.0)
+
+    flagged = run(as_packed)
     for kind, (f, n) in flagged.items():
         print(f"{kind:4} flagged {f:>5}/{n:<5} ({100 * f / max(n, 1):.2f} %)")
+    if search:
+        # Where the classifier alone flags (`edge`), what the bands below it
+        # score (`mid`), and what the ratware signs score (those scoring
+        # over 1 in the pack as `strong`, the others as `weak`, plus the
+        # combination), by the cost LAMBDA x ham flagged + spam missed.
+        results = []
+        for edge, mid, strong, weak, both in itertools.product(
+            SEARCH_EDGES, SEARCH_MID, SEARCH_STRONG, SEARCH_WEAK, SEARCH_SIGNS
+        ):
+            def score_of(p, known, fired, edge=edge, mid=mid, strong=strong, weak=weak, both=both):
+                s = band(p, edge, mid) if known >= min_features else 0.0
+                s += sum(strong if signs[n] > 1 else weak for n in fired)
+                return s + (both if len(fired) >= 2 else 0.0)
+
+            f = run(score_of)
+            ham, spam = f["ham"][0], f["spam"][1] - f["spam"][0]
+            results.append((LAMBDA * ham + spam, ham, spam, edge, mid, strong, weak, both))
+        results.sort()
+        print(f"cost = {LAMBDA} x ham flagged + spam missed; lowest first")
+        print("cost  ham  spam-missed  alone-from  below-scores  strong  weak  two-signs")
+        for cost, ham, spam, edge, mid, strong, weak, both in results[:12]:
+            print(f"{cost:4}  {ham:3}  {spam:11}  {edge:10}  {mid:12}  {strong:6}  {weak:4}  {both:9}")
     if missing:
         print(f"{missing} scanned messages had no out-of-fold probability or failed", file=sys.stderr)
     return 0
