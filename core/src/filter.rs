@@ -134,6 +134,9 @@ impl Filter {
             checks::sender_domain::check(&cx, &mut findings);
         }
         checks::content::check(&cx, &mut findings);
+        if inbound {
+            checks::date::check(&cx, &mut findings);
+        }
         checks::spoof::check(&cx, &mut findings);
         checks::lookalike::check(&cx, &mut findings);
         checks::urls::check(&cx, &mut findings);

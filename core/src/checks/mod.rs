@@ -11,6 +11,7 @@ pub mod auth;
 pub mod classifier;
 pub mod compauth;
 pub mod content;
+pub mod date;
 pub mod dkim;
 pub mod dmarc;
 pub mod lookalike;
@@ -33,6 +34,7 @@ use crate::types::{Action, Alert, Envelope, SmtpReply};
 pub fn code_symbols() -> Vec<&'static str> {
     [
         content::SYMBOLS,
+        date::SYMBOLS,
         sender_domain::SYMBOLS,
         spf::SYMBOLS,
         senderid::SYMBOLS,
@@ -220,11 +222,12 @@ pub(crate) mod testing {
     /// symbols (an offline resolver makes those fire on every message, and
     /// they have their own tests).
     pub fn run(protected: &[&str], raw: &str) -> Verdict {
-        run_with_rules("", protected, raw)
+        run_with_rules("", protected, raw, 0)
     }
 
-    /// As [`run`], with `rules` (pack TOML) added to the minimal pack.
-    pub fn run_with_rules(rules: &str, protected: &[&str], raw: &str) -> Verdict {
+    /// As [`run`], with `rules` (pack TOML) added to the minimal pack and
+    /// the clock at `now` (seconds since the epoch; 0: unknown).
+    pub fn run_with_rules(rules: &str, protected: &[&str], raw: &str, now: u64) -> Verdict {
         let mut pack = String::from(
             "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
              [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n",
@@ -239,7 +242,7 @@ pub(crate) mod testing {
             ..Settings::default()
         })
         .expect("test settings");
-        let env = ResolverEnv::new(&Offline, 0, 10);
+        let env = ResolverEnv::new(&Offline, now, 10);
         let mut v = f.check(&env, &Envelope::default(), raw.as_bytes());
         let auth: Vec<&str> = [
             super::dkim::SYMBOLS,

@@ -95,6 +95,7 @@ description = "d"
             RULES,
             &[],
             "Date: Sat, 14 Sep 2002 13:36:40\r\nSubject: s\r\n\r\nbody\r\n",
+            0,
         );
         assert!(no_zone.has("DATE_NO_ZONE"), "{:?}", no_zone.symbols);
         assert!(
@@ -106,9 +107,10 @@ description = "d"
             RULES,
             &[],
             "Date: Sat, 14 Sep 2002 13:36:40 +0200\r\nSubject: s\r\n\r\nbody\r\n",
+            0,
         );
         assert!(!with_zone.has("DATE_NO_ZONE"), "{:?}", with_zone.symbols);
-        let no_date = run_with_rules(RULES, &[], "Subject: s\r\n\r\nbody\r\n");
+        let no_date = run_with_rules(RULES, &[], "Subject: s\r\n\r\nbody\r\n", 0);
         assert!(!no_date.has("DATE_NO_ZONE"), "{:?}", no_date.symbols);
         assert!(
             (no_zone.score - with_zone.score - 1.5).abs() < 1e-9,
