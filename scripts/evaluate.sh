@@ -15,14 +15,19 @@
 #   scripts/evaluate.sh                  # build, fetch, evaluate
 #   MAILWARD_BIN=/path/mailward scripts/evaluate.sh   # skip the build
 #   scripts/evaluate.sh --keep DIR       # keep the per-message JSON lines
+#   scripts/evaluate.sh --with-spamassassin
+#                                        # then SpamAssassin on the same files
+#                                        # (scripts/evaluate-spamassassin.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 keep=""
+spamassassin=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --keep) keep="$2"; shift ;;
-        *) echo "usage: $0 [--keep DIR]" >&2; exit 2 ;;
+        --with-spamassassin) spamassassin=1 ;;
+        *) echo "usage: $0 [--keep DIR] [--with-spamassassin]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -69,4 +74,9 @@ if [ -n "$keep" ]; then
     mkdir -p "$keep"
     cp "$work"/*.jsonl "$keep"/
     echo "per-message verdicts kept in $keep" >&2
+fi
+
+if [ -n "$spamassassin" ]; then
+    echo
+    scripts/evaluate-spamassassin.sh "$corpus"
 fi

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Runs Apache SpamAssassin on the same SpamAssassin-corpus groups as
+# scripts/evaluate.sh, so mailward can be compared with it in one run, on
+# one machine, on the very same files.
+#
+#   * local tests only (spamd -L: no DNS blocklists, Razor, Pyzor or DCC),
+#     listening on 127.0.0.1 only;
+#   * "bayes": with a Bayes database trained by sa-learn on easy-ham-1 +
+#     spam-1 only, the groups mailward's classifier is trained on;
+#   * "no-bayes": the rules alone;
+#   * flagged = SpamAssassin calls it spam (score >= its required 5.0).
+#
+# Prints, per held-out group and mode, flagged/total and the rate, in the
+# format of scripts/evaluate.sh.
+#
+#   scripts/evaluate-spamassassin.sh [CORPUS_DIR]    # default: fetch it
+set -euo pipefail
+cd "$(dirname "$0")/.."
+corpus=${1:-$(scripts/fetch-corpus.sh)}
+
+command -v spamd >/dev/null && command -v spamc >/dev/null || {
+    echo "evaluate-spamassassin: installing spamassassin" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin spamc >/dev/null
+}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+work=$(mktemp -d)
+SPAMD_PID=""
+cleanup() {
+    [ -n "$SPAMD_PID" ] && kill "$SPAMD_PID" 2>/dev/null && wait "$SPAMD_PID" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+# spamd's children run as nobody: they must read the configuration and
+# the Bayes database.
+chmod 755 "$work"
+mkdir -m 777 "$work/bayes"
+
+# A private site configuration: the system's (plugin loading, Debian's
+# local rules) plus the evaluation's settings. Nothing outside $work is
+# changed and no user preferences are read.
+site() {
+    local dir="$work/site-$1"
+    mkdir -m 755 "$dir"
+    cp /etc/spamassassin/*.pre /etc/spamassassin/*.cf "$dir"/
+    {
+        echo "bayes_path $work/bayes/bayes"
+        echo "bayes_file_mode 0666"
+        echo "bayes_auto_learn 0"
+        echo "use_bayes $2"
+    } >"$dir/zz_evaluate.cf"
+    chmod 644 "$dir"/*
+    echo "$dir"
+}
+with_bayes=$(site bayes 1)
+without_bayes=$(site no-bayes 0)
+
+echo "evaluate-spamassassin: $(spamassassin -V | head -1); training Bayes on easy-ham-1 + spam-1" >&2
+sa-learn --siteconfigpath "$with_bayes" --dbpath "$work/bayes" --ham "$corpus/easy-ham-1" >&2
+sa-learn --siteconfigpath "$with_bayes" --dbpath "$work/bayes" --spam "$corpus/spam-1" >&2
+chmod -R a+rw "$work/bayes"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+start_spamd() {
+    spamd -L -i 127.0.0.1 -p "$port" --siteconfigpath "$1" --nouser-config -u nobody \
+        --max-children "$jobs" --min-children "$jobs" >"$work/spamd.log" 2>&1 &
+    SPAMD_PID=$!
+    for _ in $(seq 1 120); do
+        spamc -d 127.0.0.1 -p "$port" -K >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    echo "evaluate-spamassassin: spamd did not start:" >&2
+    cat "$work/spamd.log" >&2
+    exit 1
+}
+
+stop_spamd() {
+    kill "$SPAMD_PID" 2>/dev/null || true
+    wait "$SPAMD_PID" 2>/dev/null || true
+    SPAMD_PID=""
+}
+
+groups="easy-ham-2:ham hard-ham-1:ham spam-2:spam"
+printf '%-11s %-5s %-9s %14s  %s\n' group kind sa-mode flagged "rate"
+for mode in bayes no-bayes; do
+    if [ "$mode" = bayes ]; then start_spamd "$with_bayes"; else start_spamd "$without_bayes"; fi
+    for spec in $groups; do
+        IFS=: read -r group kind <<<"$spec"
+        # spamc -c exits 1 for spam, 0 for ham, anything else on failure;
+        # -s: scan every message whole (spamc skips those over 500 KB).
+        codes=$(find "$corpus/$group" -type f -print0 |
+            xargs -0 -P "$jobs" -I{} sh -c 'spamc -d 127.0.0.1 -p "$1" -s 16777216 -c <"$2" >/dev/null; echo $?' _ "$port" {})
+        total=$(echo "$codes" | wc -l)
+        flagged=$(echo "$codes" | grep -c '^1$' || true)
+        failed=$(echo "$codes" | grep -vc '^[01]$' || true)
+        if [ "$kind" = ham ]; then
+            rate=$(awk -v f="$flagged" -v t="$total" 'BEGIN { printf "FP %.2f %%", 100 * f / t }')
+        else
+            rate=$(awk -v f="$flagged" -v t="$total" 'BEGIN { printf "recall %.2f %%", 100 * f / t }')
+        fi
+        [ "$failed" = 0 ] || rate="$rate ($failed spamc failures)"
+        printf '%-11s %-5s %-9s %14s  %s\n' "$group" "$kind" "$mode" "$flagged/$total" "$rate"
+    done
+    stop_spamd
+done
