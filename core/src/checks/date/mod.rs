@@ -35,7 +35,7 @@ fn timestamp(text: &str) -> Option<i64> {
 /// When the message arrived: the topmost Received field's date (after its
 /// last `;`, RFC 5321 section 4.4), else the clock; `None` when neither is
 /// known.
-pub fn arrival(cx: &Context<'_>) -> Option<(i64, &'static str)> {
+fn arrival(cx: &Context<'_>) -> Option<(i64, &'static str)> {
     let received = cx
         .message
         .headers_named("Received")
