@@ -5,7 +5,8 @@
 //! every literal occurrence in a single pass; a pattern runs only where one
 //! of its literals occurs, as an *anchored* search starting there, on a
 //! fully determinized (sparse) DFA. Patterns without a usable literal set
-//! run unanchored over the whole text.
+//! run unanchored over the whole text, and a reverse DFA finds where their
+//! match starts.
 //!
 //! Every automaton is built completely when the pack loads and is only
 //! read afterwards. That matters inside the sandbox: each message gets a
@@ -41,6 +42,9 @@ struct Pattern {
     regex: Option<Regex>,
     /// The full DFA, when the pattern fits the size limit.
     dfa: Option<dense::DFA<Vec<u32>>>,
+    /// For a pattern without literals: the reversed pattern's DFA, run
+    /// anchored backwards from a match's end to find its start.
+    reverse: Option<dense::DFA<Vec<u32>>>,
 }
 
 impl Pattern {
@@ -62,6 +66,17 @@ impl Pattern {
             .ok()
             .flatten()?
             .offset();
+        if let Some(reverse) = &self.reverse {
+            // As regex-automata's DFA regex does: the leftmost-first match
+            // ending at `end` starts where the reversed pattern, anchored
+            // at `end`, matches longest.
+            let back = Input::new(text)
+                .range(from..end)
+                .anchored(Anchored::Yes)
+                .earliest(false);
+            let start = reverse.try_search_rev(&back).ok().flatten()?.offset();
+            return Some((start, end));
+        }
         // The leftmost match ends at `end`; it starts at the first position
         // from which an anchored search matches. (Only reached on rare
         // paths: see `scan`.)
@@ -86,6 +101,25 @@ fn build_dfa(pattern: &str) -> Option<dense::DFA<Vec<u32>>> {
     Some(dense)
 }
 
+/// The DFA of the reversed pattern that finds where a match starts (see
+/// [`Pattern::find_from`]), configured as regex-automata's DFA regex
+/// builds its reverse half.
+fn build_reverse_dfa(pattern: &str) -> Option<dense::DFA<Vec<u32>>> {
+    dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .match_kind(regex_automata::MatchKind::All)
+                .start_kind(StartKind::Anchored)
+                .specialize_start_states(false)
+                .minimize(false)
+                .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+        )
+        .thompson(regex_automata::nfa::thompson::Config::new().reverse(true))
+        .build(pattern)
+        .ok()
+}
+
 /// Compiled patterns with a shared literal prefilter.
 #[derive(Debug)]
 pub struct PatternSet {
@@ -108,7 +142,11 @@ impl PatternSet {
             let id = u32::try_from(i).map_err(|_| "too many patterns".to_string())?;
             let dfa = build_dfa(&src);
             let literals_found = prefix_literals(&src);
-            let keep_regex = dfa.is_none() || literals_found.is_none();
+            let reverse = match (&dfa, &literals_found) {
+                (Some(_), None) => build_reverse_dfa(&src),
+                _ => None,
+            };
+            let keep_regex = dfa.is_none() || (literals_found.is_none() && reverse.is_none());
             match literals_found {
                 Some(lits) => {
                     for lit in lits {
@@ -127,6 +165,7 @@ impl PatternSet {
                 symbol,
                 regex: keep_regex.then_some(regex),
                 dfa,
+                reverse,
             });
         }
         let prefilter = if literals.is_empty() {
@@ -164,12 +203,13 @@ impl PatternSet {
         self.always.len()
     }
 
-    /// Symbols of the patterns too large for a full DFA (they run on the
-    /// regex crate's lazily built automaton: slower inside the sandbox).
+    /// Symbols of the patterns too large for full DFAs (they run on the
+    /// regex crate's lazily built automaton, rebuilt for every message
+    /// inside the sandbox).
     pub fn lazy_patterns(&self) -> Vec<usize> {
         self.patterns
             .iter()
-            .filter(|p| p.dfa.is_none())
+            .filter(|p| p.regex.is_some())
             .map(|p| p.symbol)
             .collect()
     }
@@ -180,7 +220,10 @@ impl PatternSet {
             + self
                 .patterns
                 .iter()
-                .map(|p| p.dfa.as_ref().map_or(0, |d| d.memory_usage()))
+                .map(|p| {
+                    p.dfa.as_ref().map_or(0, |d| d.memory_usage())
+                        + p.reverse.as_ref().map_or(0, |d| d.memory_usage())
+                })
                 .sum::<usize>()
     }
 
@@ -392,5 +435,46 @@ mod tests {
             assert_eq!(hits(&s, text), want, "{text}");
         }
         assert!(s.lazy_patterns().is_empty());
+    }
+
+    /// Patterns without literals find their match's start with a reverse
+    /// DFA, never with the regex crate's lazily built automaton (which a
+    /// fresh sandbox instance would rebuild for every message).
+    #[test]
+    fn unanchored_patterns_find_starts_like_plain_regexes() {
+        let pats = [
+            r"[^ \t][ \t]{10,}[!-~]{1,30}$",
+            r"^[\x00-\x60\x7b-\x7f]*(?:[A-Z][\x00-\x60\x7b-\x7f]*){8}$",
+            r"\$[0-9a-f]{8}\$",
+            r"b+|abc",
+            r"x*",
+            r"^",
+            r"(?i)\d+ (?:dollars|€)",
+            r"é+|ée",
+        ];
+        let s = set(&pats);
+        assert_eq!(s.unfiltered(), pats.len());
+        for text in [
+            "Lowest rates in 40 years                         QWXZTR",
+            "FREE CELL PHONE WITH ACTIVATION - LIMITED TIME!!!",
+            "<000801c2548a$1f2b3c40$0a00a8c0@laptop>",
+            "xxabcbbb",
+            "",
+            "send 100 DOLLARS or 5 € now, déjà éé ée",
+            "a subject with   a short gap  and CAPS",
+        ] {
+            let want: Vec<(usize, &str)> = pats
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| Regex::new(p).unwrap().find(text).map(|m| (i, m.as_str())))
+                .collect();
+            assert_eq!(hits(&s, text), want, "{text}");
+        }
+        assert!(s.lazy_patterns().is_empty());
+        assert!(
+            s.patterns
+                .iter()
+                .all(|p| p.regex.is_none() && p.reverse.is_some())
+        );
     }
 }
