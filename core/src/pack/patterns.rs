@@ -443,8 +443,9 @@ mod tests {
     #[test]
     fn unanchored_patterns_find_starts_like_plain_regexes() {
         let pats = [
+            r"\S[ \t]{10,}\S{1,30}$",
+            r"^[^a-z]*(?:[A-Z][^a-z]*){8}$",
             r"[^ \t][ \t]{10,}[!-~]{1,30}$",
-            r"^[\x00-\x60\x7b-\x7f]*(?:[A-Z][\x00-\x60\x7b-\x7f]*){8}$",
             r"\$[0-9a-f]{8}\$",
             r"b+|abc",
             r"x*",
@@ -457,6 +458,7 @@ mod tests {
         for text in [
             "Lowest rates in 40 years                         QWXZTR",
             "FREE CELL PHONE WITH ACTIVATION - LIMITED TIME!!!",
+            "ÉTÉ: FREE CELL PHONE WITH ACTIVATION          Ωμέγα",
             "<000801c2548a$1f2b3c40$0a00a8c0@laptop>",
             "xxabcbbb",
             "",
