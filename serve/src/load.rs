@@ -128,7 +128,7 @@ pub async fn run(config: LoadConfig) -> LoadReport {
     let mut http = tokio::task::JoinSet::new();
     if let Some(addr) = config.milter {
         for _ in 0..config.milter_sessions {
-            milter.spawn(milter_worker(
+            milter.spawn(worker::<MilterClient>(
                 addr,
                 next.clone(),
                 deadline,
@@ -138,7 +138,12 @@ pub async fn run(config: LoadConfig) -> LoadReport {
     }
     if let Some(addr) = config.http {
         for _ in 0..config.http_clients {
-            http.spawn(http_worker(addr, next.clone(), deadline, config.messages.clone()));
+            http.spawn(worker::<Sender>(
+                addr,
+                next.clone(),
+                deadline,
+                config.messages.clone(),
+            ));
         }
     }
     let mut report = LoadReport::default();
@@ -168,21 +173,41 @@ fn reply_kind(r: &Reply) -> String {
     }
 }
 
-async fn milter_worker(
+/// A protocol client the load workers drive: one connection, message after
+/// message, reconnecting after a failed exchange.
+trait LoadClient: Sized + Send {
+    /// Opens a connection.
+    fn connect(addr: SocketAddr) -> impl Future<Output = Result<Self, String>> + Send;
+
+    /// Sends one message; the verdict's action and pack (`name/version`,
+    /// when the answer carries it).
+    fn exchange(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> impl Future<Output = Result<(String, Option<String>), String>> + Send;
+
+    /// Ends the connection politely.
+    fn close(self) -> impl Future<Output = ()> + Send;
+}
+
+/// One worker: sends the shared sequence's next message until `deadline`,
+/// counting every exchange as answered or failed.
+async fn worker<C: LoadClient>(
     addr: SocketAddr,
     next: Arc<AtomicUsize>,
     deadline: Instant,
     messages: Arc<Vec<(Envelope, Vec<u8>)>>,
 ) -> SideReport {
     let mut r = SideReport::default();
-    let mut client: Option<MilterClient> = None;
+    let mut client: Option<C> = None;
     while Instant::now() < deadline {
         let (envelope, message) = &messages[next.fetch_add(1, Ordering::Relaxed) % messages.len()];
         let start = Instant::now();
         r.sent += 1;
         let mut c = match client.take() {
             Some(c) => c,
-            None => match MilterClient::connect(addr, POSTFIX_OFFER).await {
+            None => match C::connect(addr).await {
                 Ok(c) => c,
                 Err(e) => {
                     r.error(e);
@@ -190,30 +215,51 @@ async fn milter_worker(
                 }
             },
         };
-        match c.message(envelope, message).await {
-            Ok(outcome) => {
-                let pack = outcome
-                    .header("X-Mailward")
-                    .and_then(|h| h.split("pack=").nth(1))
-                    .map(|p| p.split(';').next().unwrap_or(p).trim().to_string());
-                // The verdict's action from X-Mailward (accept and
-                // add-header are both an accept reply); else the reply.
-                let kind = match outcome.header("X-Mailward") {
-                    Some(h) if !matches!(outcome.last, Reply::ReplyCode(_)) => {
-                        h.split(';').next().unwrap_or(h).trim().to_string()
-                    }
-                    _ => reply_kind(&outcome.last),
-                };
-                r.answer(start, kind, pack);
+        match c.exchange(envelope, message).await {
+            Ok((action, pack)) => {
+                r.answer(start, action, pack);
                 client = Some(c);
             }
             Err(e) => r.error(e),
         }
     }
     if let Some(c) = client {
-        let _ = c.quit().await;
+        c.close().await;
     }
     r
+}
+
+impl LoadClient for MilterClient {
+    async fn connect(addr: SocketAddr) -> Result<Self, String> {
+        MilterClient::connect(addr, POSTFIX_OFFER)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn exchange(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<(String, Option<String>), String> {
+        let outcome = self.message(envelope, message).await.map_err(|e| e.to_string())?;
+        let pack = outcome
+            .header("X-Mailward")
+            .and_then(|h| h.split("pack=").nth(1))
+            .map(|p| p.split(';').next().unwrap_or(p).trim().to_string());
+        // The verdict's action from X-Mailward (accept and add-header are
+        // both an accept reply); else the reply.
+        let action = match outcome.header("X-Mailward") {
+            Some(h) if !matches!(outcome.last, Reply::ReplyCode(_)) => {
+                h.split(';').next().unwrap_or(h).trim().to_string()
+            }
+            _ => reply_kind(&outcome.last),
+        };
+        Ok((action, pack))
+    }
+
+    async fn close(self) {
+        let _ = self.quit().await;
+    }
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -271,42 +317,22 @@ pub async fn checkv2(
     serde_json::from_slice(&body).map_err(|e| format!("answer is not JSON: {e}"))
 }
 
-async fn http_worker(
-    addr: SocketAddr,
-    next: Arc<AtomicUsize>,
-    deadline: Instant,
-    messages: Arc<Vec<(Envelope, Vec<u8>)>>,
-) -> SideReport {
-    let mut r = SideReport::default();
-    let mut sender: Option<Sender> = None;
-    while Instant::now() < deadline {
-        let (envelope, message) = &messages[next.fetch_add(1, Ordering::Relaxed) % messages.len()];
-        let start = Instant::now();
-        r.sent += 1;
-        let mut s = match sender.take() {
-            Some(s) => s,
-            None => match http_connect(addr).await {
-                Ok(s) => s,
-                Err(e) => {
-                    r.error(e);
-                    continue;
-                }
-            },
-        };
-        match checkv2(&mut s, envelope, message).await {
-            Ok(v) => match v["action"].as_str() {
-                Some(a) => {
-                    r.answer(
-                        start,
-                        a.to_string(),
-                        v["mailward"]["pack"].as_str().map(String::from),
-                    );
-                    sender = Some(s);
-                }
-                None => r.error(format!("answer without an action: {v}")),
-            },
-            Err(e) => r.error(e),
+impl LoadClient for Sender {
+    async fn connect(addr: SocketAddr) -> Result<Self, String> {
+        http_connect(addr).await
+    }
+
+    async fn exchange(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<(String, Option<String>), String> {
+        let v = checkv2(self, envelope, message).await?;
+        match v["action"].as_str() {
+            Some(a) => Ok((a.to_string(), v["mailward"]["pack"].as_str().map(String::from))),
+            None => Err(format!("answer without an action: {v}")),
         }
     }
-    r
+
+    async fn close(self) {}
 }
