@@ -16,6 +16,7 @@
 #   scripts/evaluate-spamassassin.sh [CORPUS_DIR]    # default: fetch it
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/eval-common.sh
 corpus=${1:-$(scripts/fetch-corpus.sh)}
 
 command -v spamd >/dev/null && command -v spamc >/dev/null || {
@@ -94,11 +95,7 @@ for mode in bayes no-bayes; do
         total=$(echo "$codes" | wc -l)
         flagged=$(echo "$codes" | grep -c '^1$' || true)
         failed=$(echo "$codes" | grep -vc '^[01]$' || true)
-        if [ "$kind" = ham ]; then
-            rate=$(awk -v f="$flagged" -v t="$total" 'BEGIN { printf "FP %.2f %%", 100 * f / t }')
-        else
-            rate=$(awk -v f="$flagged" -v t="$total" 'BEGIN { printf "recall %.2f %%", 100 * f / t }')
-        fi
+        rate=$(rate "$kind" "$flagged" "$total")
         [ "$failed" = 0 ] || rate="$rate ($failed spamc failures)"
         printf '%-11s %-5s %-9s %14s  %s\n' "$group" "$kind" "$mode" "$flagged/$total" "$rate"
     done

@@ -20,6 +20,7 @@
 #                                        # (scripts/evaluate-spamassassin.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/eval-common.sh
 
 keep=""
 spamassassin=""
@@ -61,11 +62,7 @@ for spec in $groups; do
     total=$(jq -s 'length' "$out")
     errors=$(jq -s 'map(select(.error != null)) | length' "$out")
     flagged=$(jq -s 'map(select(.action != null and .action != "accept")) | length' "$out")
-    if [ "$kind" = ham ]; then
-        rate=$(awk -v f="$flagged" -v t="$total" 'BEGIN { printf "FP %.2f %%", 100 * f / t }')
-    else
-        rate=$(awk -v f="$flagged" -v t="$total" 'BEGIN { printf "recall %.2f %%", 100 * f / t }')
-    fi
+    rate=$(rate "$kind" "$flagged" "$total")
     [ "$errors" = 0 ] || rate="$rate ($errors sandbox failures)"
     printf '%-11s %-5s %-9s %14s  %s\n' "$group" "$kind" "$role" "$flagged/$total" "$rate"
 done
