@@ -340,32 +340,27 @@ fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
     }
     let mut oof = vec![0.0; docs.len()];
     let mut known_oof = vec![0usize; docs.len()];
-    let mut fill = |held: &[usize], vocab: &[String], fit: &Fit| {
-        for &i in held {
-            oof[i] = probability(vocab, fit, &docs[i]);
-            known_oof[i] = known(vocab, fit, &docs[i]);
-        }
-    };
-    for held in members.values() {
+    // Trains without the documents `held` (sorted indices) and scores them.
+    let mut hold_out = |held: &[usize]| {
         let train_docs = docs
             .iter()
             .enumerate()
             .filter(|(i, _)| held.binary_search(i).is_err())
             .map(|(_, d)| d);
         let (vocab, fit) = train(train_docs, a);
-        fill(held, &vocab, &fit);
+        for &i in held {
+            oof[i] = probability(&vocab, &fit, &docs[i]);
+            known_oof[i] = known(&vocab, &fit, &docs[i]);
+        }
+    };
+    for held in members.values() {
+        hold_out(held);
     }
     const SPAM_FOLDS: usize = 5;
     let spam_idx: Vec<usize> = (0..docs.len()).filter(|i| docs[*i].spam).collect();
     for f in 0..SPAM_FOLDS {
         let held: Vec<usize> = spam_idx.iter().copied().skip(f).step_by(SPAM_FOLDS).collect();
-        let train_docs = docs
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| held.binary_search(i).is_err())
-            .map(|(_, d)| d);
-        let (vocab, fit) = train(train_docs, a);
-        fill(&held, &vocab, &fit);
+        hold_out(&held);
     }
     let flagged_in = |held: &[usize], t: f64| held.iter().filter(|i| oof[**i] >= t).count();
     let mut report = String::new();
