@@ -331,12 +331,60 @@ pub fn features(msg: &Message<'_>, emit: &mut dyn FnMut(&str)) {
 /// Calls `f` with each word of `text`: runs of letters, digits and the
 /// marks `' - $ ! . _ %` inside, with punctuation trimmed at the ends.
 fn for_each_word(text: &str, f: &mut dyn FnMut(&str)) {
-    let word_char = |c: char| c.is_alphanumeric() || matches!(c, '\'' | '-' | '$' | '!' | '.' | '_' | '%');
-    for raw in text.split(|c: char| !word_char(c)) {
-        let w = raw.trim_matches(|c: char| matches!(c, '\'' | '-' | '.' | '_'));
-        let w = w.trim_start_matches('!');
-        if !w.is_empty() {
-            f(w);
+    let word_mark = |b: u8| matches!(b, b'\'' | b'-' | b'$' | b'!' | b'.' | b'_' | b'%');
+    let trimmed = |b: u8| matches!(b, b'\'' | b'-' | b'.' | b'_');
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip separators; a non-ASCII character is decoded to decide.
+        let start = loop {
+            match bytes.get(i) {
+                None => return,
+                Some(&b) if b < 0x80 => {
+                    if b.is_ascii_alphanumeric() || word_mark(b) {
+                        break i;
+                    }
+                    i += 1;
+                }
+                Some(_) => {
+                    let c = text[i..].chars().next().unwrap_or(' ');
+                    if c.is_alphanumeric() {
+                        break i;
+                    }
+                    i += c.len_utf8();
+                }
+            }
+        };
+        // The word runs to the next separator.
+        while let Some(&b) = bytes.get(i) {
+            if b < 0x80 {
+                if !(b.is_ascii_alphanumeric() || word_mark(b)) {
+                    break;
+                }
+                i += 1;
+            } else {
+                let c = text[i..].chars().next().unwrap_or(' ');
+                if !c.is_alphanumeric() {
+                    break;
+                }
+                i += c.len_utf8();
+            }
+        }
+        // Trim punctuation at the ends (all ASCII, so byte offsets are
+        // character boundaries).
+        let mut a = start;
+        let mut z = i;
+        while a < z && trimmed(bytes[a]) {
+            a += 1;
+        }
+        while z > a && trimmed(bytes[z - 1]) {
+            z -= 1;
+        }
+        while a < z && bytes[a] == b'!' {
+            a += 1;
+        }
+        if a < z {
+            f(&text[a..z]);
         }
     }
 }
@@ -423,6 +471,40 @@ fn cjk_features(w: &str, prefix: &str, put: &mut dyn FnMut(&[&str])) {
 /// Emits the features of one word; returns its lower-case form when it is
 /// a content word that can be half of a word pair (`b:`): 3 to 24
 /// characters with a letter, not CJK, not a stopword.
+/// Letter counts of a word, counted on bytes when it is ASCII.
+#[derive(Debug, PartialEq)]
+struct LetterStats {
+    /// Alphabetic characters.
+    letters: usize,
+    /// ASCII digits.
+    digits: usize,
+    /// No alphabetic character is other than upper-case.
+    all_upper: bool,
+}
+
+impl LetterStats {
+    fn of(w: &str) -> LetterStats {
+        if w.is_ascii() {
+            let b = w.as_bytes();
+            LetterStats {
+                letters: b.iter().filter(|b| b.is_ascii_alphabetic()).count(),
+                digits: b.iter().filter(|b| b.is_ascii_digit()).count(),
+                all_upper: !b.iter().any(u8::is_ascii_lowercase),
+            }
+        } else {
+            LetterStats::of_chars(w)
+        }
+    }
+
+    fn of_chars(w: &str) -> LetterStats {
+        LetterStats {
+            letters: w.chars().filter(|c| c.is_alphabetic()).count(),
+            digits: w.chars().filter(|c| c.is_ascii_digit()).count(),
+            all_upper: w.chars().all(|c| !c.is_alphabetic() || c.is_uppercase()),
+        }
+    }
+}
+
 fn word_feature<'w>(
     w: &'w str,
     prefix: &str,
@@ -433,7 +515,8 @@ fn word_feature<'w>(
         cjk_features(w, prefix, put);
         return None;
     }
-    let len = w.chars().count();
+    let ascii = w.is_ascii();
+    let len = if ascii { w.len() } else { w.chars().count() };
     if len > MAX_WORD {
         let head: String = w.chars().take(6).collect::<String>().to_lowercase();
         put(&[prefix, "o:long:", &head]);
@@ -454,12 +537,15 @@ fn word_feature<'w>(
     if is_stopword(&lower) {
         return None;
     }
-    let letters = w.chars().filter(|c| c.is_alphabetic()).count();
-    let digits = w.chars().filter(|c| c.is_ascii_digit()).count();
+    let LetterStats {
+        letters,
+        digits,
+        all_upper,
+    } = LetterStats::of(w);
     if letters > 0 && digits > 0 {
         put(&[prefix, "o:mixed:", &shape(w)]);
     }
-    if letters >= 4 && w.chars().all(|c| !c.is_alphabetic() || c.is_uppercase()) {
+    if letters >= 4 && all_upper {
         put(&[prefix, "o:caps"]);
     }
     put(&[prefix, &lower]);
@@ -479,7 +565,15 @@ fn text_features(text: &str, put: &mut dyn FnMut(&[&str])) {
     let mut caps_words = 0usize;
     for_each_word(text, &mut |w| {
         words += 1;
-        if w.chars().count() == 1 && w.chars().all(char::is_alphabetic) {
+        let single = match w.as_bytes() {
+            [b] => b.is_ascii_alphabetic(),
+            b if b.len() <= 4 && !b.is_ascii() => {
+                let mut cs = w.chars();
+                matches!((cs.next(), cs.next()), (Some(c), None) if c.is_alphabetic())
+            }
+            _ => false,
+        };
+        if single {
             singles += 1;
             if singles >= 4 {
                 spaced = true;
@@ -487,10 +581,10 @@ fn text_features(text: &str, put: &mut dyn FnMut(&[&str])) {
         } else {
             singles = 0;
         }
-        if w.len() >= 4
-            && w.chars().all(|c| !c.is_alphabetic() || c.is_uppercase())
-            && w.chars().any(char::is_alphabetic)
-        {
+        if w.len() >= 4 && {
+            let st = LetterStats::of(w);
+            st.all_upper && st.letters > 0
+        } {
             caps_words += 1;
         }
         if let Some(lower) = word_feature(w, "", put) {
@@ -536,7 +630,10 @@ fn script_features(text: &str, put: &mut dyn FnMut(&[&str])) {
         "other",
     ];
     let mut counts = [0usize; 8];
-    for c in text.chars().filter(|c| c.is_alphabetic()) {
+    // ASCII letters are Latin; only other characters need decoding.
+    counts[0] = text.bytes().filter(u8::is_ascii_alphabetic).count();
+    let non_ascii = if text.is_ascii() { "" } else { text };
+    for c in non_ascii.chars().filter(|c| !c.is_ascii() && c.is_alphabetic()) {
         let i = match c as u32 {
             0..=0x024F | 0x1E00..=0x1EFF => 0,
             0x0400..=0x052F => 1,
@@ -887,6 +984,53 @@ mod tests {
         ] {
             assert!(!super::is_stopword(w), "{w}");
         }
+    }
+
+    /// `for_each_word` scans bytes with a fast path for ASCII; it must cut
+    /// exactly where the plain character-level definition does.
+    #[test]
+    fn words_split_like_the_character_definition() {
+        fn reference(text: &str) -> Vec<&str> {
+            let word_char =
+                |c: char| c.is_alphanumeric() || matches!(c, '\'' | '-' | '$' | '!' | '.' | '_' | '%');
+            text.split(|c: char| !word_char(c))
+                .map(|raw| raw.trim_matches(|c: char| matches!(c, '\'' | '-' | '.' | '_')))
+                .map(|w| w.trim_start_matches('!'))
+                .filter(|w| !w.is_empty())
+                .collect()
+        }
+        for text in [
+            "Hello, world! It's a $100 deal -- 50% off... e-mail us_now.",
+            "!!!wow!!! --a-- ._'x'_. !'!a !.!b ... '' - !",
+            "déjà-vu naïve Ωμέγα\u{a0}Straße l'été, ʻokina",
+            "e\u{301}cole x\u{200b}y 中文字符 ＦＵＬＬ－ｗｉｄｔｈ ١٢٣ ½ ²",
+            "tab\tsep\r\nlines\u{2028}para \u{1F600}emoji\u{1F600} ",
+            "",
+        ] {
+            let mut got = Vec::new();
+            for_each_word(text, &mut |w| got.push(w.to_string()));
+            assert_eq!(got, reference(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn letter_stats_on_bytes_agree_with_characters() {
+        let ascii = [
+            "abc", "ABC", "A1B2", "MONEY$$$", "x-Ray_9", "123", "!!!", "NoW", "",
+        ];
+        for w in ascii {
+            assert_eq!(LetterStats::of(w), LetterStats::of_chars(w), "{w}");
+        }
+        assert_eq!(
+            LetterStats::of("A1B2c"),
+            LetterStats {
+                letters: 3,
+                digits: 2,
+                all_upper: false
+            }
+        );
+        assert!(LetterStats::of("ÉTÉ2").all_upper);
+        assert!(!LetterStats::of("Été").all_upper);
     }
 
     #[test]
