@@ -66,24 +66,8 @@ pub fn track(present: &mut Vec<Present>, name: &str, value: &str) {
 /// The tracked fields of a whole message's header block (folded lines
 /// joined).
 pub fn present_in(message: &[u8]) -> Vec<Present> {
-    let head = crate::header_block(message);
     let mut present = Vec::new();
-    let mut field: Option<(String, String)> = None;
-    for line in head.lines() {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, v)) = &mut field {
-                v.push_str(line);
-            }
-            continue;
-        }
-        if let Some((n, v)) = field.take() {
-            track(&mut present, &n, &v);
-        }
-        field = line
-            .split_once(':')
-            .map(|(n, v)| (n.trim_end().to_string(), v.to_string()));
-    }
-    if let Some((n, v)) = field {
+    for (n, v) in crate::header_fields(message) {
         track(&mut present, &n, &v);
     }
     present
@@ -129,6 +113,23 @@ mod tests {
         ] {
             assert_eq!(authserv_id(value).as_deref(), want, "{value:?}");
         }
+    }
+
+    #[test]
+    fn header_fields_unfold_and_skip_stray_lines() {
+        let f = crate::header_fields(
+            b"From : a@b\r\nSubject: one\r\n two\r\nstray line\r\n\tlost\r\nTo:\tc@d\r\n\r\nX: body\r\n",
+        );
+        let want = [("From", " a@b"), ("Subject", " one two"), ("To", "\tc@d")];
+        assert_eq!(f, want.map(|(n, v)| (n.to_string(), v.to_string())).to_vec());
+        assert_eq!(
+            crate::rspamd::message_id(b"Message-ID:\r\n <a@b.example>\r\n\r\n").as_deref(),
+            Some("a@b.example")
+        );
+        assert_eq!(
+            crate::rspamd::message_id(b"Subject: x\r\n\r\nMessage-ID: <no>\r\n"),
+            None
+        );
     }
 
     #[test]

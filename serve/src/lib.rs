@@ -343,3 +343,29 @@ pub(crate) fn header_block(message: &[u8]) -> std::borrow::Cow<'_, str> {
         .unwrap_or(message.len());
     String::from_utf8_lossy(&message[..end])
 }
+
+/// The fields of `message`'s header block as (name, value), folded lines
+/// joined as RFC 5322 unfolds them (the line breaks removed, the
+/// whitespace kept); lines that are neither a field nor a continuation are
+/// skipped.
+pub(crate) fn header_fields(message: &[u8]) -> Vec<(String, String)> {
+    let head = header_block(message);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut open = false;
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if open && let Some((_, v)) = fields.last_mut() {
+                v.push_str(line);
+            }
+            continue;
+        }
+        open = match line.split_once(':') {
+            Some((n, v)) => {
+                fields.push((n.trim_end().to_string(), v.to_string()));
+                true
+            }
+            None => false,
+        };
+    }
+    fields
+}

@@ -65,22 +65,12 @@ where
 
 /// The `Message-ID` of `message` (without brackets), for the answer.
 pub fn message_id(message: &[u8]) -> Option<String> {
-    let head = crate::header_block(message);
-    let mut lines = head.lines().peekable();
-    while let Some(line) = lines.next() {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if name.trim().eq_ignore_ascii_case("message-id") {
-            let mut v = value.trim().to_string();
-            while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
-                v.push_str(next.trim());
-                lines.next();
-            }
-            return Some(v.trim_start_matches('<').trim_end_matches('>').to_string());
-        }
-    }
-    None
+    let (_, value) = crate::header_fields(message)
+        .into_iter()
+        .find(|(name, _)| name.trim_start().eq_ignore_ascii_case("message-id"))?;
+    // A msg-id has no whitespace inside; folding may only put some around it.
+    let v: String = value.split_whitespace().collect();
+    Some(v.trim_start_matches('<').trim_end_matches('>').to_string())
 }
 
 /// The `/checkv2` answer for a verdict; `present` are the received fields
