@@ -466,6 +466,17 @@ mod tests {
         .unwrap()
     }
 
+    /// What the regex crate finds: each pattern's leftmost match.
+    fn plain_hits<'t>(pats: &[&str], text: &'t str) -> Vec<(usize, &'t str)> {
+        pats.iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let p = super::super::ascii_word_boundaries(p);
+                Regex::new(&p).unwrap().find(text).map(|m| (i, m.as_str()))
+            })
+            .collect()
+    }
+
     fn hits<'t>(s: &PatternSet, text: &'t str) -> Vec<(usize, &'t str)> {
         let mut v = Vec::new();
         s.scan(text, &mut |sym, m| {
@@ -495,14 +506,7 @@ mod tests {
             format!("{} username id", "user ".repeat(2 * MAX_STARTS)),
         ] {
             let text = text.as_str();
-            let want: Vec<(usize, &str)> = pats
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| {
-                    let p = super::super::ascii_word_boundaries(p);
-                    Regex::new(&p).unwrap().find(text).map(|m| (i, m.as_str()))
-                })
-                .collect();
+            let want = plain_hits(&pats, text);
             assert_eq!(hits(&s, text), want, "{text}");
         }
         assert!(s.lazy_patterns().is_empty());
@@ -539,14 +543,7 @@ mod tests {
         ];
         let mut matched = 0;
         for text in texts {
-            let want: Vec<(usize, &str)> = pats
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| {
-                    let p = super::super::ascii_word_boundaries(p);
-                    Regex::new(&p).unwrap().find(text).map(|m| (i, m.as_str()))
-                })
-                .collect();
+            let want = plain_hits(&pats, text);
             matched += want.len();
             assert_eq!(hits(&sparse, text), want, "{text}");
             assert_eq!(hits(&dense, text), want, "{text}");
