@@ -310,7 +310,7 @@ const WORD_HEADERS: &[&str] = &[
 
 /// The feature strings of `msg`, in a fixed order, possibly repeated;
 /// `emit` is called once per feature occurrence.
-pub fn features(msg: &Message<'_>, emit: &mut dyn FnMut(&str)) {
+pub fn features(msg: &Message<'_>, emit: &mut impl FnMut(&str)) {
     let mut buf = String::with_capacity(64);
     let mut put = |parts: &[&str]| {
         buf.clear();
@@ -330,7 +330,7 @@ pub fn features(msg: &Message<'_>, emit: &mut dyn FnMut(&str)) {
 
 /// Calls `f` with each word of `text`: runs of letters, digits and the
 /// marks `' - $ ! . _ %` inside, with punctuation trimmed at the ends.
-fn for_each_word(text: &str, f: &mut dyn FnMut(&str)) {
+fn for_each_word(text: &str, f: &mut impl FnMut(&str)) {
     let word_mark = |b: u8| matches!(b, b'\'' | b'-' | b'$' | b'!' | b'.' | b'_' | b'%');
     let trimmed = |b: u8| matches!(b, b'\'' | b'-' | b'.' | b'_');
     let bytes = text.as_bytes();
@@ -445,7 +445,7 @@ const MAX_CJK_PAIRS: usize = 64;
 /// A run of CJK text has no spaces, so its words are its character pairs
 /// (`c:` features); a tokenizer that cut it at spaces would see one long
 /// word per sentence.
-fn cjk_features(w: &str, prefix: &str, put: &mut dyn FnMut(&[&str])) {
+fn cjk_features(w: &str, prefix: &str, put: &mut impl FnMut(&[&str])) {
     let mut prev: Option<char> = None;
     let mut pair = String::with_capacity(8);
     let mut n = 0;
@@ -508,7 +508,7 @@ impl LetterStats {
 fn word_feature<'w>(
     w: &'w str,
     prefix: &str,
-    put: &mut dyn FnMut(&[&str]),
+    put: &mut impl FnMut(&[&str]),
 ) -> Option<std::borrow::Cow<'w, str>> {
     // Most words are ASCII: one byte scan rules CJK out.
     if !w.is_ascii() && w.chars().any(is_cjk) {
@@ -552,7 +552,7 @@ fn word_feature<'w>(
     (len >= MIN_WORD && letters > 0).then_some(lower)
 }
 
-fn text_features(text: &str, put: &mut dyn FnMut(&[&str])) {
+fn text_features(text: &str, put: &mut impl FnMut(&[&str])) {
     let mut end = text.len().min(MAX_TEXT);
     while !text.is_char_boundary(end) {
         end -= 1;
@@ -618,7 +618,7 @@ fn text_features(text: &str, put: &mut dyn FnMut(&[&str])) {
 
 /// The writing systems of the visible text (`l:` features): each that
 /// has at least 10 letters and a tenth of them.
-fn script_features(text: &str, put: &mut dyn FnMut(&[&str])) {
+fn script_features(text: &str, put: &mut impl FnMut(&[&str])) {
     const SCRIPTS: [&str; 8] = [
         "latin",
         "cyrillic",
@@ -654,7 +654,7 @@ fn script_features(text: &str, put: &mut dyn FnMut(&[&str])) {
     }
 }
 
-fn subject_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+fn subject_features(msg: &Message<'_>, put: &mut impl FnMut(&[&str])) {
     let Some(subject) = msg.subject() else {
         put(&["s!none"]);
         return;
@@ -695,7 +695,7 @@ fn subject_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
     });
 }
 
-fn from_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+fn from_features(msg: &Message<'_>, put: &mut impl FnMut(&[&str])) {
     let Some(from) = msg.from() else {
         put(&["f!none"]);
         return;
@@ -741,7 +741,7 @@ fn from_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
     }
 }
 
-fn recipient_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+fn recipient_features(msg: &Message<'_>, put: &mut impl FnMut(&[&str])) {
     let to = msg.mailboxes("To");
     let cc = msg.mailboxes("Cc");
     put(&["r:to:", bucket(to.len())]);
@@ -759,7 +759,7 @@ fn recipient_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
     }
 }
 
-fn header_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+fn header_features(msg: &Message<'_>, put: &mut impl FnMut(&[&str])) {
     let mut lower = String::new();
     for h in msg.headers() {
         lower.clear();
@@ -792,7 +792,7 @@ fn header_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
     }
 }
 
-fn mime_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+fn mime_features(msg: &Message<'_>, put: &mut impl FnMut(&[&str])) {
     let Some(parsed) = msg.parsed() else {
         put(&["m!unparsed"]);
         return;
@@ -837,7 +837,7 @@ fn mime_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
 }
 
 /// Tricks that hide or split text in an HTML part (not its layout).
-fn html_features(html: &str, put: &mut dyn FnMut(&[&str])) {
+fn html_features(html: &str, put: &mut impl FnMut(&[&str])) {
     let mut end = html.len().min(MAX_HTML);
     while !html.is_char_boundary(end) {
         end -= 1;
@@ -883,7 +883,7 @@ fn html_features(html: &str, put: &mut dyn FnMut(&[&str])) {
     }
 }
 
-fn link_features(msg: &Message<'_>, put: &mut dyn FnMut(&[&str])) {
+fn link_features(msg: &Message<'_>, put: &mut impl FnMut(&[&str])) {
     let links = msg.links();
     put(&["u!links:", bucket(links.len())]);
     for link in links.iter().take(64) {
