@@ -341,3 +341,43 @@ fn host_call_and_verdict_bounds_are_enforced() {
         other => panic!("expected a bad verdict, got {other:?}"),
     }
 }
+
+#[test]
+fn phase_times_report_the_instance_memory_and_its_growth() {
+    let engine = engine();
+    let svc = seed_services();
+    let limits = Arc::new(Limits::default());
+    let pack = Arc::new(
+        engine
+            .load_pack(mailward_pack::DEFAULT_PACK, &Settings::default(), &svc, &limits)
+            .unwrap(),
+    );
+    let sandbox = Sandbox::new(engine.clone(), pack, svc, limits);
+    let seed = read("seed/seed-phish.eml");
+    let (r, first) = sandbox.check_timed(&seed_envelope(), &seed);
+    r.unwrap();
+    assert!(
+        first.memory_bytes >= 4 << 20,
+        "the snapshot holds the compiled pack: {} bytes",
+        first.memory_bytes
+    );
+    // 6 MiB of body lines do not fit the snapshot's free memory: the
+    // instance grows, and the meter shows it.
+    let mut big = seed.clone();
+    for _ in 0..(6 << 20) / 64 {
+        big.extend_from_slice(&[b'y'; 62]);
+        big.extend_from_slice(b"\r\n");
+    }
+    let (r, grown) = sandbox.check_timed(&seed_envelope(), &big);
+    r.unwrap();
+    assert!(
+        grown.memory_bytes >= first.memory_bytes + (6 << 20),
+        "{} after {}",
+        grown.memory_bytes,
+        first.memory_bytes
+    );
+    // The next message starts from the snapshot again.
+    let (r, again) = sandbox.check_timed(&seed_envelope(), &seed);
+    r.unwrap();
+    assert_eq!(again.memory_bytes, first.memory_bytes);
+}

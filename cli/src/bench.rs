@@ -212,6 +212,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
     });
     let mut failures = 0usize;
     let mut phases = mailward_host::PhaseTimes::default();
+    // Smallest and largest instance memory over the messages.
+    let mut memory = (usize::MAX, 0usize);
     let mut actions: BTreeMap<Action, usize> = BTreeMap::new();
     let mut n_wasm_seq = n_seq;
     let (n_wasm, t_wasm) = timed(items.len(), min, |i| {
@@ -226,6 +228,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         phases.instantiate += t.instantiate;
         phases.call += t.call;
         phases.teardown += t.teardown;
+        memory.0 = memory.0.min(t.memory_bytes);
+        memory.1 = memory.1.max(t.memory_bytes);
     });
     let actions_text: Vec<String> = actions.iter().map(|(a, n)| format!("{a} {n}")).collect();
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n_wasm as f64;
@@ -254,6 +258,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "call": (per(phases.call) * 10.0).round() / 10.0,
             "teardown": (per(phases.teardown) * 10.0).round() / 10.0,
         },
+        "instance_memory_bytes": { "smallest": memory.0.min(memory.1), "largest": memory.1 },
         "pack_load_cold_ms": (cold_load.as_secs_f64() * 1e4).round() / 10.0,
         "pack_load_cached_ms": (cached_load.as_secs_f64() * 1e4).round() / 10.0,
         "verdict_mismatches_native_vs_wasm": mismatches,
@@ -289,6 +294,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
             per(phases.instantiate),
             per(phases.call),
             per(phases.teardown)
+        );
+        println!(
+            "instance memory   {:>9.1} MiB, largest {:.1} MiB (linear memory: the snapshot, plus growth)",
+            memory.0.min(memory.1) as f64 / 1048576.0,
+            memory.1 as f64 / 1048576.0
         );
         println!(
             "pack load cold    {:>9.1} ms (pre-initialise + compile)",

@@ -23,6 +23,9 @@ pub struct PhaseTimes {
     pub teardown: Duration,
     /// Everything.
     pub total: Duration,
+    /// Largest linear memory of the instance, in bytes: the pack's
+    /// snapshot, plus what the message made it grow by.
+    pub memory_bytes: usize,
 }
 
 /// The answer for one message: always a verdict, and the failure when the
@@ -179,6 +182,7 @@ impl Sandbox {
             .map_err(|e| self.classify(e, &store))?;
         let t2 = Instant::now();
         times.call = t2 - t1;
+        times.memory_bytes = store.data().limiter.peak;
         drop(store);
         times.teardown = t2.elapsed();
         bound_verdict(&verdict, &self.limits)?;

@@ -52,7 +52,7 @@ impl std::fmt::Debug for Services {
 
 /// Per-store data.
 pub(crate) struct MessageState {
-    pub limiter: StoreLimits,
+    pub limiter: MemoryMeter,
     pub services: Services,
     pub limits: Arc<Limits>,
     pub pack: Arc<str>,
@@ -75,14 +75,16 @@ pub(crate) struct MessageState {
 impl MessageState {
     pub fn new(services: Services, limits: Arc<Limits>, pack: Arc<str>, queue_id: Option<String>) -> Self {
         MessageState {
-            limiter: StoreLimitsBuilder::new()
-                .memory_size(limits.max_memory_bytes)
-                .instances(16)
-                .tables(16)
-                .memories(4)
-                .table_elements(100_000)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: MemoryMeter::new(
+                StoreLimitsBuilder::new()
+                    .memory_size(limits.max_memory_bytes)
+                    .instances(16)
+                    .tables(16)
+                    .memories(4)
+                    .table_elements(100_000)
+                    .trap_on_grow_failure(true)
+                    .build(),
+            ),
             services,
             limits,
             pack,
@@ -128,5 +130,64 @@ impl MessageState {
             return Err(wasmtime::format_err!("{msg}"));
         }
         Ok(())
+    }
+}
+
+/// The store limiter: enforces [`StoreLimits`] and remembers the largest
+/// linear memory the instance asked for (its snapshot's size when nothing
+/// grows), which [`PhaseTimes`](crate::PhaseTimes) reports.
+pub(crate) struct MemoryMeter {
+    limits: StoreLimits,
+    /// Largest memory size granted so far, in bytes.
+    pub peak: usize,
+}
+
+impl MemoryMeter {
+    fn new(limits: StoreLimits) -> Self {
+        MemoryMeter { limits, peak: 0 }
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryMeter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let granted = self.limits.memory_growing(current, desired, maximum)?;
+        if granted {
+            self.peak = self.peak.max(desired);
+        }
+        Ok(granted)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }
