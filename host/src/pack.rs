@@ -111,6 +111,50 @@ fn store(engine: &Engine, services: &Services, limits: &Arc<Limits>) -> Store<Me
     store
 }
 
+/// Attempts at preparing a component's memory images (see
+/// [`prepare_memory_images`]).
+const MEMORY_IMAGE_ATTEMPTS: u32 = 5;
+
+/// Prepares `component`'s copy-on-write memory images now, instead of at
+/// its first instantiation, retrying a few times. On Linux each image is a
+/// memfd that wasmtime writes and then seals; sealing fails with EBUSY
+/// while the kernel still holds references to the freshly written pages,
+/// which happened once in a CI run under load ("cannot add seals to the
+/// memfd"). That is a passing condition of the host, not a fault of the
+/// pack, so it must not refuse the pack on the first try.
+fn prepare_memory_images(component: &Component) -> Result<(), LoadError> {
+    retry(MEMORY_IMAGE_ATTEMPTS, Duration::from_millis(40), || {
+        component.initialize_copy_on_write_image()
+    })
+    .map_err(|(attempts, e)| {
+        LoadError::Compile(format!(
+            "preparing the pack's memory image ({attempts} attempts): {e:#}"
+        ))
+    })
+}
+
+/// Calls `f` until it succeeds, at most `attempts` times, waiting `delay`
+/// after the first failure and twice as long after each further one; the
+/// last error comes back with the number of attempts made.
+fn retry<T>(
+    attempts: u32,
+    delay: Duration,
+    mut f: impl FnMut() -> wasmtime::Result<T>,
+) -> Result<T, (u32, wasmtime::Error)> {
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < attempts => {
+                tracing::warn!(attempt, "preparing the pack failed, retrying: {e:#}");
+                std::thread::sleep(delay * (1 << (attempt - 1)));
+                attempt += 1;
+            }
+            Err(e) => return Err((attempt, e)),
+        }
+    }
+}
+
 /// Runs `configure` in an instrumented instance and snapshots it.
 fn preinitialize(
     engine: &Engine,
@@ -126,6 +170,7 @@ fn preinitialize(
         .map_err(|e| PreinitError::Unsupported(format!("{e:#}")))?;
     let component = Component::new(&engine.engine, &instrumented)
         .map_err(|e| PreinitError::Load(LoadError::Compile(format!("{e:#}"))))?;
+    prepare_memory_images(&component).map_err(PreinitError::Load)?;
     let pre = PackPre::new(version, &engine.linker, &component).map_err(PreinitError::Load)?;
     let mut store = store(engine, services, limits);
     let instance = pre
@@ -254,6 +299,7 @@ impl Engine {
                 }
             },
         };
+        prepare_memory_images(&component)?;
         let initial_memory = component
             .resources_required()
             .and_then(|r| r.max_initial_memory_size)
@@ -305,4 +351,34 @@ impl Engine {
 /// this host speaks: same package, same major, and (for 0.x) same minor.
 pub fn contract_compatible(declared: &str) -> bool {
     ContractVersion::for_package(declared).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_stops_at_the_first_success_or_after_the_last_attempt() {
+        let mut calls = 0;
+        let ok = retry(5, Duration::from_millis(1), || {
+            calls += 1;
+            if calls < 3 {
+                Err(wasmtime::Error::msg("cannot add seals to the memfd"))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(ok.unwrap(), 3);
+
+        let mut calls = 0;
+        let err = retry(4, Duration::from_millis(1), || -> wasmtime::Result<()> {
+            calls += 1;
+            Err(wasmtime::Error::msg(format!("failure {calls}")))
+        })
+        .unwrap_err();
+        assert_eq!(calls, 4);
+        assert_eq!(err.0, 4);
+        assert_eq!(err.1.to_string(), "failure 4");
+    }
 }
