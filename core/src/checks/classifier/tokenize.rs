@@ -468,9 +468,6 @@ fn cjk_features(w: &str, prefix: &str, put: &mut impl FnMut(&[&str])) {
     }
 }
 
-/// Emits the features of one word; returns its lower-case form when it is
-/// a content word that can be half of a word pair (`b:`): 3 to 24
-/// characters with a letter, not CJK, not a stopword.
 /// Letter counts of a word, counted on bytes when it is ASCII.
 #[derive(Debug, PartialEq)]
 struct LetterStats {
@@ -505,6 +502,9 @@ impl LetterStats {
     }
 }
 
+/// Emits the features of one word; returns its lower-case form when it is
+/// a content word that can be half of a word pair (`b:`): 3 to 24
+/// characters with a letter, not CJK, not a stopword.
 fn word_feature<'w>(
     w: &'w str,
     prefix: &str,
