@@ -599,12 +599,7 @@ mod tests {
             "send 100 DOLLARS or 5 € now, déjà éé ée",
             "a subject with   a short gap  and CAPS",
         ] {
-            let want: Vec<(usize, &str)> = pats
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| Regex::new(p).unwrap().find(text).map(|m| (i, m.as_str())))
-                .collect();
-            assert_eq!(hits(&s, text), want, "{text}");
+            assert_eq!(hits(&s, text), plain_hits(&pats, text), "{text}");
         }
         assert!(s.lazy_patterns().is_empty());
         assert!(
