@@ -140,6 +140,7 @@ impl Filter {
         checks::spoof::check(&cx, &mut findings);
         checks::lookalike::check(&cx, &mut findings);
         checks::urls::check(&cx, &mut findings);
+        checks::forms::check(&cx, &mut findings);
         // The model is trained on received mail (SpamAssassin's corpus); a
         // user's own submissions are judged by the outbound policy's
         // signals, not by a model of what spam that arrives looks like.

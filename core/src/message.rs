@@ -114,6 +114,7 @@ pub struct Message<'a> {
     parsed: Option<mail_parser::Message<'a>>,
     text: String,
     links: Vec<Link>,
+    forms: html::Forms,
     problems: Vec<&'static str>,
 }
 
@@ -127,6 +128,7 @@ impl<'a> Message<'a> {
         }
         let mut text = String::new();
         let mut links = Vec::new();
+        let mut forms = html::Forms::default();
         if let Some(m) = &parsed {
             // HTML is rendered by our own `html::to_text`, not mail-parser's:
             // its entity table is a compile-time hash that misses on wasm32
@@ -143,6 +145,7 @@ impl<'a> Message<'a> {
             for part in m.html_bodies() {
                 if let mail_parser::PartType::Html(h) = &part.body {
                     html::extract_links(h, &mut links);
+                    html::scan_forms(h, &mut forms);
                 }
             }
             if m.parts.iter().any(|p| p.is_encoding_problem) {
@@ -159,6 +162,7 @@ impl<'a> Message<'a> {
             parsed,
             text,
             links,
+            forms,
             problems,
         }
     }
@@ -234,6 +238,11 @@ impl<'a> Message<'a> {
     /// Links in the HTML parts and bare URLs in the text.
     pub fn links(&self) -> &[Link] {
         &self.links
+    }
+
+    /// The fill-in forms in the HTML parts.
+    pub fn forms(&self) -> &html::Forms {
+        &self.forms
     }
 
     /// What was wrong with the message's syntax, if anything.

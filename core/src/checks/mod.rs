@@ -14,6 +14,7 @@ pub mod content;
 pub mod date;
 pub mod dkim;
 pub mod dmarc;
+pub mod forms;
 pub mod lookalike;
 pub mod outbound;
 pub mod sender_domain;
@@ -45,6 +46,7 @@ pub fn code_symbols() -> Vec<&'static str> {
         spoof::SYMBOLS,
         lookalike::SYMBOLS,
         urls::SYMBOLS,
+        forms::SYMBOLS,
         outbound::SYMBOLS,
     ]
     .concat()

@@ -40,6 +40,58 @@ pub fn extract_links(html: &str, out: &mut Vec<Link>) {
     }
 }
 
+/// Most form actions kept per message.
+pub const MAX_FORM_ACTIONS: usize = 8;
+
+/// The fill-in forms of a message's HTML.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forms {
+    /// `<form>` elements.
+    pub forms: usize,
+    /// `<input type="password">` fields, in a form or not.
+    pub password_fields: usize,
+    /// Where the forms submit (`action`, entities decoded), at most
+    /// [`MAX_FORM_ACTIONS`]; a form without one is left out.
+    pub actions: Vec<String>,
+}
+
+/// Adds the forms and password fields of `html` to `out`.
+pub fn scan_forms(html: &str, out: &mut Forms) {
+    let bytes = html.as_bytes();
+    for lt in memchr::memchr_iter(b'<', bytes) {
+        // Only `<form` and `<input` tags are read to their end.
+        let name = &html[lt + 1..];
+        let is_form = tag_is(name, "form");
+        if !is_form && !tag_is(name, "input") {
+            continue;
+        }
+        let Some(gt) = memchr::memchr(b'>', &bytes[lt + 1..]) else {
+            return;
+        };
+        let tag = &name[..gt];
+        if is_form {
+            out.forms += 1;
+            if let Some(action) = attribute(tag, "action")
+                && out.actions.len() < MAX_FORM_ACTIONS
+            {
+                out.actions.push(decode_entities(action.trim()));
+            }
+        } else if attribute(tag, "type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) {
+            out.password_fields += 1;
+        }
+    }
+}
+
+/// True when the text after a `<` (`form action=…>`) opens element
+/// `name`.
+fn tag_is(after_lt: &str, name: &str) -> bool {
+    let b = after_lt.as_bytes();
+    b.len() >= name.len()
+        && b[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+        && b.get(name.len())
+            .is_none_or(|c| c.is_ascii_whitespace() || matches!(c, b'/' | b'>'))
+}
+
 /// Renders HTML as text: tags removed (block-level ones become line
 /// breaks), comments, `<script>`, `<style>`, `<head>` and `<template>`
 /// contents dropped, character references decoded. Deterministic on every
