@@ -54,8 +54,12 @@ def main() -> int:
         oof[name] = (label, float(p), int(known))
     pack = tomllib.loads((ROOT / "rules/pack/pack.toml").read_text())
     classifier = tomllib.loads((ROOT / "rules/pack/classifier.toml").read_text())
-    ratware = tomllib.loads((ROOT / "rules/pack/ratware.toml").read_text())["rule"]
-    # The ratware family: its signs, and the rule that counts them.
+    ratware = [
+        rule
+        for family in ("ratware", "bulk")
+        for rule in tomllib.loads((ROOT / f"rules/pack/{family}.toml").read_text())["rule"]
+    ]
+    # The spam signs (ratware.toml, bulk.toml), and the rule that counts them.
     combo = next(r for r in ratware if r["type"] == "meta" and r["expr"].endswith(">= 2"))
     signs = {r["name"]: r["score"] for r in ratware if not r["name"].startswith("__") and r is not combo}
     threshold = pack["actions"]["add-header"]
