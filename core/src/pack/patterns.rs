@@ -46,9 +46,10 @@ const DFA_SIZE_LIMIT: usize = 8 << 20;
 /// state's byte ranges, so it is slower per byte but several times smaller.
 /// Size matters in the sandbox: the automata live in every instance's
 /// linear memory, and resetting an instance after a message walks the page
-/// table of all of it. In the default pack (0.6.0) five automata are larger
-/// than this, 10.0 MB dense and 2.7 MB sparse, and the instance's memory
-/// shrinks from 24.7 to 17.4 MiB. A lower threshold also turns mid-sized
+/// table of all of it. In the default pack 0.6.0 (before prefiltered
+/// patterns got anchored-only DFAs) five automata were larger than this,
+/// 10.0 MB dense and 2.7 MB sparse, and the instance's memory shrank from
+/// 24.7 to 17.4 MiB. A lower threshold also turns mid-sized
 /// patterns sparse that run on most messages: at 64 KiB the native core
 /// checked 28 % fewer messages per second on the SpamAssassin training
 /// groups, at 1 MiB 2-4 % fewer.
@@ -98,19 +99,26 @@ impl Dfa {
     }
 }
 
-/// Most literal occurrences tried per pattern before one unanchored search.
+/// Most literal occurrences tried per pattern before one unanchored search
+/// (on the regex crate: see [`Pattern::regex`]).
 const MAX_STARTS: usize = 256;
 
 /// One pattern of a set.
 #[derive(Debug)]
 struct Pattern {
     symbol: usize,
-    /// The `regex` engine, kept only where the DFA cannot do the job alone:
-    /// patterns without a DFA, and unanchored patterns (to find where a
-    /// match starts).
+    /// The `regex` engine, kept where the DFA cannot do the job alone:
+    /// patterns without a DFA, patterns without literals whose start the
+    /// reverse DFA cannot find, and prefiltered patterns, whose DFA only
+    /// runs anchored: for them it is the rare unanchored search (more than
+    /// [`MAX_STARTS`] literal occurrences, or text the prefilter cannot
+    /// read).
     regex: Option<Regex>,
-    /// The full DFA, when the pattern fits the size limit.
+    /// The full DFA, when the pattern fits the size limit; anchored only
+    /// for a prefiltered pattern.
     dfa: Option<Dfa>,
+    /// Whether the DFA has only anchored start states.
+    anchored_only: bool,
     /// For a pattern without literals: the reversed pattern's DFA, run
     /// anchored backwards from a match's end to find its start.
     reverse: Option<Dfa>,
@@ -129,38 +137,41 @@ impl Pattern {
         if let Some(re) = &self.regex {
             return re.find_at(text, from).map(|m| (m.start(), m.end()));
         }
-        let dfa = self.dfa.as_ref()?;
+        // Without the regex crate, the pattern has an unanchored DFA and
+        // the reverse one (see `PatternSet::build_with`).
+        let (dfa, reverse) = (self.dfa.as_ref()?, self.reverse.as_ref()?);
         let end = dfa
             .try_search_fwd(&Input::new(text).range(from..))
             .ok()
             .flatten()?
             .offset();
-        if let Some(reverse) = &self.reverse {
-            // As regex-automata's DFA regex does: the leftmost-first match
-            // ending at `end` starts where the reversed pattern, anchored
-            // at `end`, matches longest.
-            let back = Input::new(text)
-                .range(from..end)
-                .anchored(Anchored::Yes)
-                .earliest(false);
-            let start = reverse.try_search_rev(&back).ok().flatten()?.offset();
-            return Some((start, end));
-        }
-        // The leftmost match ends at `end`; it starts at the first position
-        // from which an anchored search matches. (Only reached on rare
-        // paths: see `scan`.)
-        (from..=end)
-            .filter(|&s| text.is_char_boundary(s))
-            .find_map(|s| self.anchored_at(text, s).map(|e| (s, e)))
+        // As regex-automata's DFA regex does: the leftmost-first match
+        // ending at `end` starts where the reversed pattern, anchored at
+        // `end`, matches longest.
+        let back = Input::new(text)
+            .range(from..end)
+            .anchored(Anchored::Yes)
+            .earliest(false);
+        let start = reverse.try_search_rev(&back).ok().flatten()?.offset();
+        Some((start, end))
     }
 }
 
-fn build_dfa(pattern: &str, sparse_above: usize) -> Option<Dfa> {
+/// The forward DFA. A prefiltered pattern only ever runs anchored at its
+/// literals, so its DFA leaves out the unanchored start (the `.*?` prefix
+/// that, with Unicode classes and case folding, made the default pack's
+/// body automata about twice as large).
+fn build_dfa(pattern: &str, sparse_above: usize, anchored_only: bool) -> Option<Dfa> {
+    let start_kind = if anchored_only {
+        StartKind::Anchored
+    } else {
+        StartKind::Both
+    };
     let dense = dense::Builder::new()
         .configure(
             dense::Config::new()
                 .match_kind(regex_automata::MatchKind::LeftmostFirst)
-                .start_kind(StartKind::Both)
+                .start_kind(start_kind)
                 .minimize(false)
                 .dfa_size_limit(Some(DFA_SIZE_LIMIT))
                 .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
@@ -216,13 +227,14 @@ impl PatternSet {
         let mut patterns = Vec::with_capacity(rules.len());
         for (i, (symbol, src, regex)) in rules.into_iter().enumerate() {
             let id = u32::try_from(i).map_err(|_| "too many patterns".to_string())?;
-            let dfa = build_dfa(&src, sparse_above);
             let literals_found = prefix_literals(&src);
-            let reverse = match (&dfa, &literals_found) {
-                (Some(_), None) => build_reverse_dfa(&src, sparse_above),
+            let anchored_only = literals_found.is_some();
+            let dfa = build_dfa(&src, sparse_above, anchored_only);
+            let reverse = match (&dfa, anchored_only) {
+                (Some(_), false) => build_reverse_dfa(&src, sparse_above),
                 _ => None,
             };
-            let keep_regex = dfa.is_none() || (literals_found.is_none() && reverse.is_none());
+            let keep_regex = dfa.is_none() || anchored_only || reverse.is_none();
             match literals_found {
                 Some(lits) => {
                     for lit in lits {
@@ -241,6 +253,7 @@ impl PatternSet {
                 symbol,
                 regex: keep_regex.then_some(regex),
                 dfa,
+                anchored_only,
                 reverse,
             });
         }
@@ -285,7 +298,7 @@ impl PatternSet {
     pub fn lazy_patterns(&self) -> Vec<usize> {
         self.patterns
             .iter()
-            .filter(|p| p.regex.is_some())
+            .filter(|p| p.dfa.is_none() || (!p.anchored_only && p.reverse.is_none()))
             .map(|p| p.symbol)
             .collect()
     }
@@ -532,9 +545,26 @@ mod tests {
         assert!(s.lazy_patterns().is_empty());
     }
 
+    /// A prefiltered pattern's DFA has anchored start states only, which
+    /// makes it much smaller.
+    #[test]
+    fn prefiltered_patterns_get_anchored_dfas() {
+        let p = r"(?i)(?-u:\b)(?:reply|send)(?-u:\b)[^.!?]*?(?-u:\b)remove(?-u:\b)";
+        assert!(prefix_literals(p).is_some());
+        let anchored = build_dfa(p, usize::MAX, true).unwrap().memory_usage();
+        let both = build_dfa(p, usize::MAX, false).unwrap().memory_usage();
+        assert!(anchored * 2 < both, "anchored {anchored} bytes, both {both}");
+        let s = set(&[p]);
+        assert!(s.patterns[0].anchored_only);
+        assert_eq!(
+            s.memory_usage() - s.prefilter.as_ref().unwrap().memory_usage(),
+            anchored
+        );
+    }
+
     /// A DFA above the size threshold is kept sparse, and a sparse DFA
-    /// finds the same matches (anchored at a literal, unanchored, and
-    /// backwards for the start) as the plain regex.
+    /// finds the same matches (anchored at a literal; unanchored and
+    /// backwards for the start without one) as the plain regex.
     #[test]
     fn sparse_dfas_match_like_plain_regexes() {
         let pats = [
@@ -551,8 +581,11 @@ mod tests {
         assert!(!small.is_sparse(), "{} bytes", small.memory_usage());
         for s in &sparse.patterns {
             assert!(s.dfa.as_ref().unwrap().is_sparse());
-            assert!(s.regex.is_none());
+            // A prefiltered pattern keeps the regex crate only for its
+            // rare unanchored search; the others have a reverse DFA.
+            assert_eq!(s.regex.is_some(), s.anchored_only);
         }
+        assert!(sparse.patterns[0].anchored_only);
         assert!(sparse.patterns[1].reverse.as_ref().unwrap().is_sparse());
         let texts = [
             "Your MAILBOX has reached its quota. Your account needs verification now",
