@@ -111,8 +111,7 @@ struct Pattern {
     /// patterns without a DFA, patterns without literals whose start the
     /// reverse DFA cannot find, and prefiltered patterns, whose DFA only
     /// runs anchored: for them it is the rare unanchored search (more than
-    /// [`MAX_STARTS`] literal occurrences, or text the prefilter cannot
-    /// read).
+    /// [`MAX_STARTS`] literal occurrences).
     regex: Option<Regex>,
     /// The full DFA, when the pattern fits the size limit; anchored only
     /// for a prefiltered pattern.
@@ -324,21 +323,20 @@ impl PatternSet {
         }
         // (pattern, start) pairs where a pattern's literal occurs.
         let mut starts: Vec<(u32, u32)> = Vec::new();
-        let mut everywhere = false;
-        match &self.prefilter {
+        if let Some(ac) = &self.prefilter {
             // Two letters fold to ASCII under Unicode case-insensitivity
             // (KELVIN SIGN → k, LONG S → s) but not under the prefilter's
-            // ASCII folding: with either present, search everything.
-            Some(_) if text.contains(['\u{212A}', '\u{17F}']) => everywhere = true,
-            Some(ac) => {
-                for m in ac.find_overlapping_iter(text) {
-                    let at = u32::try_from(m.start()).unwrap_or(u32::MAX);
-                    for &i in &self.admits[m.pattern().as_usize()] {
-                        starts.push((i, at));
-                    }
+            // ASCII folding: with either present, the prefilter reads a
+            // copy with them folded and maps its matches back.
+            let folded = FoldedText::new(text);
+            let haystack = folded.as_ref().map_or(text, |f| f.text.as_str());
+            for m in ac.find_overlapping_iter(haystack) {
+                let at = folded.as_ref().map_or(m.start(), |f| f.original(m.start()));
+                let at = u32::try_from(at).unwrap_or(u32::MAX);
+                for &i in &self.admits[m.pattern().as_usize()] {
+                    starts.push((i, at));
                 }
             }
-            None => {}
         }
         starts.sort_unstable();
         starts.dedup();
@@ -363,7 +361,7 @@ impl PatternSet {
             k = group_end;
         }
         for (i, p) in self.patterns.iter().enumerate() {
-            let unfiltered = everywhere || self.always.contains(&(i as u32));
+            let unfiltered = self.always.contains(&(i as u32));
             if unfiltered {
                 matched[i] = p.find_from(text, 0);
             }
@@ -371,6 +369,47 @@ impl PatternSet {
                 hit(p.symbol, &text[s..e]);
             }
         }
+    }
+}
+
+/// A text with KELVIN SIGN and LONG S folded to `k` and `s`, for the
+/// prefilter; `None` when the text has neither.
+struct FoldedText {
+    text: String,
+    /// (position in `text` just after a folded letter, bytes the original
+    /// had more up to there), in order.
+    shifts: Vec<(usize, usize)>,
+}
+
+impl FoldedText {
+    fn new(original: &str) -> Option<FoldedText> {
+        if !original.contains(['\u{212A}', '\u{17F}']) {
+            return None;
+        }
+        let mut text = String::with_capacity(original.len());
+        let mut shifts = Vec::new();
+        let mut extra = 0;
+        for c in original.chars() {
+            let folded = match c {
+                '\u{212A}' => 'k',
+                '\u{17F}' => 's',
+                c => {
+                    text.push(c);
+                    continue;
+                }
+            };
+            text.push(folded);
+            extra += c.len_utf8() - 1;
+            shifts.push((text.len(), extra));
+        }
+        Some(FoldedText { text, shifts })
+    }
+
+    /// The position in the original text of position `at` of the folded
+    /// one (a literal never starts inside a folded letter's bytes).
+    fn original(&self, at: usize) -> usize {
+        let k = self.shifts.partition_point(|&(end, _)| end <= at);
+        at + if k == 0 { 0 } else { self.shifts[k - 1].1 }
     }
 }
 
@@ -527,6 +566,7 @@ mod tests {
             r"\d{3}-\d{4}",
             r"(?i)\bkelvin",
             r"(?i)(?-u:\b)user(?:name)?\s+id",
+            r"(?i)\bsend\s+your\s+pass",
         ];
         let s = set(&pats);
         assert_eq!(s.unfiltered(), 1);
@@ -535,6 +575,10 @@ mod tests {
             "verify  your Account today, call 555-1234".into(),
             "nothing here".into(),
             "\u{212A}ELVIN with a kelvin sign, a user id".into(),
+            // Kelvin signs and long s inside the literals, before and
+            // after other matches (the prefilter reads a folded copy).
+            "\u{17F}end your pa\u{17F}\u{17F}word: \u{212A}elvin, u\u{17F}er id".into(),
+            "Ωmega \u{212A}\u{212A} then verify your account and \u{212A}ELVIN".into(),
             "the user id, the USERNAME  ID and xuser id".into(),
             format!("{} username id", "user ".repeat(2 * MAX_STARTS)),
         ] {
@@ -543,6 +587,19 @@ mod tests {
             assert_eq!(hits(&s, text), want, "{text}");
         }
         assert!(s.lazy_patterns().is_empty());
+    }
+
+    /// Positions in the folded copy map back to the original text.
+    #[test]
+    fn folded_text_maps_positions_back() {
+        assert!(FoldedText::new("plain text").is_none());
+        let original = "a\u{212A}b\u{17F}c\u{212A}";
+        let f = FoldedText::new(original).unwrap();
+        assert_eq!(f.text, "akbsck");
+        for (folded, char_at) in f.text.char_indices().zip(original.char_indices()) {
+            assert_eq!(f.original(folded.0), char_at.0, "{folded:?}");
+        }
+        assert_eq!(f.original(f.text.len()), original.len());
     }
 
     /// A prefiltered pattern's DFA has anchored start states only, which
