@@ -141,6 +141,9 @@ impl Filter {
         checks::lookalike::check(&cx, &mut findings);
         checks::urls::check(&cx, &mut findings);
         checks::forms::check(&cx, &mut findings);
+        if inbound {
+            checks::origin::check(&cx, &mut findings);
+        }
         // The model is trained on received mail (SpamAssassin's corpus); a
         // user's own submissions are judged by the outbound policy's
         // signals, not by a model of what spam that arrives looks like.

@@ -16,6 +16,7 @@ pub mod dkim;
 pub mod dmarc;
 pub mod forms;
 pub mod lookalike;
+pub mod origin;
 pub mod outbound;
 pub mod sender_domain;
 pub mod senderid;
@@ -47,6 +48,7 @@ pub fn code_symbols() -> Vec<&'static str> {
         lookalike::SYMBOLS,
         urls::SYMBOLS,
         forms::SYMBOLS,
+        origin::SYMBOLS,
         outbound::SYMBOLS,
     ]
     .concat()
