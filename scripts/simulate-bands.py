@@ -11,8 +11,9 @@ bands (read from rules/pack/classifier.toml) and add-header threshold, how
 many training ham and spam would be flagged.
 
 With --search, it also tries other choices for where the classifier alone
-flags, what the bands below that score, and what the ratware signs
-(rules/pack/ratware.toml) score, and prints the cheapest by the cost
+flags, what the bands below that score, what the spam signs
+(rules/pack/ratware.toml, bulk.toml) score and what the ham signs
+(rules/pack/origin.toml) score, and prints the cheapest by the cost
 9 x ham flagged + spam missed (a flagged ham costs nine missed spam, the
 weighting of Androutsopoulos et al., 2000). The pack's choice is the
 cheapest, ties going to the smallest change.
@@ -38,6 +39,7 @@ SEARCH_MID = (4.0, 4.5, 5.0, 5.5)
 SEARCH_STRONG = (1.0, 1.5, 2.0)
 SEARCH_WEAK = (0.5, 1.0)
 SEARCH_SIGNS = (0.0, 1.0, 2.0)
+SEARCH_HAM = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0)
 # The cost of a flagged ham in missed spam (Androutsopoulos et al., 2000).
 LAMBDA = 9
 
@@ -60,6 +62,12 @@ def main() -> int:
         for rule in tomllib.loads((ROOT / f"rules/pack/{family}.toml").read_text())["rule"]
     ]
     # The spam signs (ratware.toml, bulk.toml), and the rule that counts them.
+    # The ham signs (origin.toml): scored rules only, searched together.
+    ham_signs = {
+        r["name"]: r["score"]
+        for r in tomllib.loads((ROOT / "rules/pack/origin.toml").read_text())["rule"]
+        if not r["name"].startswith("__")
+    }
     combo = next(r for r in ratware if r["type"] == "meta" and r["expr"].endswith(">= 2"))
     signs = {r["name"]: r["score"] for r in ratware if not r["name"].startswith("__") and r is not combo}
     threshold = pack["actions"]["add-header"]
@@ -77,8 +85,8 @@ def main() -> int:
                 return score
         return 0.0
 
-    # (kind, rules' score without BAYES_* and the ratware family, p,
-    #  known features, the ratware signs that fired)
+    # (kind, rules' score without BAYES_* and the sign families, p,
+    #  known features, the spam signs that fired, the ham signs that fired)
     rows = []
     missing = 0
     for scan in args[1:]:
@@ -88,21 +96,26 @@ def main() -> int:
                 missing += 1
                 continue
             names = {s["name"] for s in v["symbols"]}
-            family = [s["score"] for s in v["symbols"] if s["name"].startswith("BAYES_") or s["name"] in signs or s["name"] == combo["name"]]
+            family = [
+                s["score"]
+                for s in v["symbols"]
+                if s["name"].startswith("BAYES_") or s["name"] in signs or s["name"] in ham_signs or s["name"] == combo["name"]
+            ]
             kind, p, known = oof[v["path"]]
-            rows.append((kind, v["score"] - sum(family), p, known, [n for n in names if n in signs]))
+            rows.append((kind, v["score"] - sum(family), p, known, [n for n in names if n in signs], [n for n in names if n in ham_signs]))
 
     def run(score_of) -> dict:
         flagged = {"ham": [0, 0], "spam": [0, 0]}
-        for kind, rules, p, known, fired in rows:
-            total = rules + score_of(p, known, fired)
+        for kind, rules, p, known, fired, ham in rows:
+            total = rules + score_of(p, known, fired, ham)
             flagged[kind][1] += 1
             if total >= threshold:
                 flagged[kind][0] += 1
         return flagged
 
-    def as_packed(p, known, fired):
+    def as_packed(p, known, fired, ham):
         s = band(p) if known >= min_features else 0.0
+        s += sum(ham_signs[n] for n in ham)
         s += sum(signs[n] for n in fired)
         return s + (combo["score"] if len(fired) >= 2 else 0.0)
 
@@ -111,26 +124,27 @@ def main() -> int:
         print(f"{kind:4} flagged {f:>5}/{n:<5} ({100 * f / max(n, 1):.2f} %)")
     if search:
         # Where the classifier alone flags (`edge`), what the bands below it
-        # score (`mid`), and what the ratware signs score (those scoring
-        # over 1 in the pack as `strong`, the others as `weak`, plus the
-        # combination), by the cost LAMBDA x ham flagged + spam missed.
+        # score (`mid`), what the spam signs score (those scoring over 1 in
+        # the pack as `strong`, the others as `weak`, plus the combination)
+        # and what each ham sign scores (`ham`), by the cost LAMBDA x ham
+        # flagged + spam missed.
         results = []
-        for edge, mid, strong, weak, both in itertools.product(
-            SEARCH_EDGES, SEARCH_MID, SEARCH_STRONG, SEARCH_WEAK, SEARCH_SIGNS
+        for edge, mid, strong, weak, both, good in itertools.product(
+            SEARCH_EDGES, SEARCH_MID, SEARCH_STRONG, SEARCH_WEAK, SEARCH_SIGNS, SEARCH_HAM
         ):
-            def score_of(p, known, fired, edge=edge, mid=mid, strong=strong, weak=weak, both=both):
+            def score_of(p, known, fired, ham, edge=edge, mid=mid, strong=strong, weak=weak, both=both, good=good):
                 s = band(p, edge, mid) if known >= min_features else 0.0
-                s += sum(strong if signs[n] > 1 else weak for n in fired)
+                s += sum(strong if signs[n] > 1 else weak for n in fired) + good * len(ham)
                 return s + (both if len(fired) >= 2 else 0.0)
 
             f = run(score_of)
             ham, spam = f["ham"][0], f["spam"][1] - f["spam"][0]
-            results.append((LAMBDA * ham + spam, ham, spam, edge, mid, strong, weak, both))
+            results.append((LAMBDA * ham + spam, ham, spam, edge, mid, strong, weak, both, good))
         results.sort()
         print(f"cost = {LAMBDA} x ham flagged + spam missed; lowest first")
-        print("cost  ham  spam-missed  alone-from  below-scores  strong  weak  two-signs")
-        for cost, ham, spam, edge, mid, strong, weak, both in results[:12]:
-            print(f"{cost:4}  {ham:3}  {spam:11}  {edge:10}  {mid:12}  {strong:6}  {weak:4}  {both:9}")
+        print("cost  ham  spam-missed  alone-from  below-scores  strong  weak  two-signs  ham-sign")
+        for cost, ham, spam, edge, mid, strong, weak, both, good in results[:12]:
+            print(f"{cost:4}  {ham:3}  {spam:11}  {edge:10}  {mid:12}  {strong:6}  {weak:4}  {both:9}  {good:8}")
     if missing:
         print(f"{missing} scanned messages had no out-of-fold probability or failed", file=sys.stderr)
     return 0
