@@ -47,18 +47,17 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     if !domain::same_organisation(id_domain, &from_domain) {
         return;
     }
-    let by_hosts: Vec<String> = msg
-        .headers_named("Received")
-        .take(MAX_RECEIVED)
-        .filter_map(|h| by_host(&h.unfolded()).map(str::to_string))
-        .collect();
-    let (Some(newest), Some(oldest)) = (by_hosts.first(), by_hosts.last()) else {
+    // The newest relay with a `by` clause, then the oldest below it: only
+    // those two fields are unfolded.
+    let received: Vec<&RawHeader<'_>> = msg.headers_named("Received").take(MAX_RECEIVED).collect();
+    let by = |h: &RawHeader<'_>| by_host(&h.unfolded()).map(str::to_string);
+    let Some((at, newest)) = received.iter().enumerate().find_map(|(i, h)| Some((i, by(h)?))) else {
         return;
     };
-    if by_hosts.len() < 2
-        || !domain::same_organisation(oldest, &from_domain)
-        || domain::same_organisation(newest, &from_domain)
-    {
+    let Some(oldest) = received[at + 1..].iter().rev().find_map(|h| by(h)) else {
+        return;
+    };
+    if !domain::same_organisation(&oldest, &from_domain) || domain::same_organisation(&newest, &from_domain) {
         return;
     }
     findings.fire(
