@@ -116,6 +116,8 @@ pub struct Message<'a> {
     links: Vec<Link>,
     forms: html::Forms,
     problems: Vec<&'static str>,
+    /// The first From mailbox, parsed on first use (several checks ask).
+    from: std::cell::OnceCell<Option<Mailbox>>,
 }
 
 impl<'a> Message<'a> {
@@ -164,6 +166,7 @@ impl<'a> Message<'a> {
             links,
             forms,
             problems,
+            from: std::cell::OnceCell::new(),
         }
     }
 
@@ -217,7 +220,9 @@ impl<'a> Message<'a> {
 
     /// The first mailbox of the first From field.
     pub fn from(&self) -> Option<Mailbox> {
-        self.mailboxes("From").into_iter().next()
+        self.from
+            .get_or_init(|| self.mailboxes("From").into_iter().next())
+            .clone()
     }
 
     /// The mailboxes of the first field called `name` (From, Reply-To,
