@@ -1,16 +1,16 @@
 //! Where the message was written: a ham sign.
 //!
 //! A company that mails its customers writes the message on its own
-//! servers: the Message-ID is minted there (RFC 5322 §3.6.4 asks for the
-//! domain of the host that made it) and the first relay that records the
-//! message (the oldest `Received` field, RFC 5321 §4.4) is one of its
-//! hosts. Spam of the same years forged its From with someone else's domain
-//! or a throwaway one, so its Message-ID and first relay rarely agree with
-//! it. `FROM_ORG_ORIGIN` fires when all three name one organisation, the
-//! message then left it (the newest relay is elsewhere), and the From
-//! domain is neither a freemail provider (anyone can write there) nor a
-//! protected domain (mail claiming our own domains must authenticate, not
-//! look consistent).
+//! servers: the Message-ID is minted there (RFC 5322 §3.6.4 recommends a
+//! domain identifier of the host that made it) and the first relay that
+//! records the message (the oldest `Received` field, RFC 5321 §4.4) is one
+//! of its hosts. Spam of the same years forged its From with someone else's
+//! domain or a throwaway one, so its Message-ID and first relay rarely
+//! agree with it. `FROM_ORG_ORIGIN` fires when all three name one
+//! organisation, the message then left it (the newest relay is elsewhere),
+//! and the From domain is neither a freemail provider (anyone can write
+//! there) nor a protected domain (mail claiming our own domains must
+//! authenticate, not look consistent).
 //!
 //! The fields are the sender's word, not proof: the pack scores the sign
 //! through a meta rule that voids it when authentication or the lookalike
@@ -24,7 +24,8 @@ use crate::message::RawHeader;
 /// Symbols this check emits.
 pub const SYMBOLS: &[&str] = &["FROM_ORG_ORIGIN"];
 
-/// Most `Received` fields looked at from each end of the trace.
+/// Most `Received` fields looked at, newest first (a longer trace is read
+/// as if it ended there).
 const MAX_RECEIVED: usize = 64;
 
 /// Runs the check on inbound mail.
