@@ -232,6 +232,15 @@ pub(crate) mod testing {
     /// As [`run`], with `rules` (pack TOML) added to the minimal pack and
     /// the clock at `now` (seconds since the epoch; 0: unknown).
     pub fn run_with_rules(rules: &str, protected: &[&str], raw: &str, now: u64) -> Verdict {
+        run_full(rules, protected, &Envelope::default(), raw, now)
+    }
+
+    /// As [`run`], for a message that arrived with `envelope`.
+    pub fn run_in(envelope: &Envelope, protected: &[&str], raw: &str) -> Verdict {
+        run_full("", protected, envelope, raw, 0)
+    }
+
+    fn run_full(rules: &str, protected: &[&str], envelope: &Envelope, raw: &str, now: u64) -> Verdict {
         let mut pack = String::from(
             "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
              [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n",
@@ -247,7 +256,7 @@ pub(crate) mod testing {
         })
         .expect("test settings");
         let env = ResolverEnv::new(&Offline, now, 10);
-        let mut v = f.check(&env, &Envelope::default(), raw.as_bytes());
+        let mut v = f.check(&env, envelope, raw.as_bytes());
         let auth: Vec<&str> = [
             super::dkim::SYMBOLS,
             super::arc::SYMBOLS,

@@ -7,7 +7,9 @@
 //! of its hosts. Spam of the same years forged its From with someone else's
 //! domain or a throwaway one, so its Message-ID and first relay rarely
 //! agree with it. `FROM_ORG_ORIGIN` fires when all three name one
-//! organisation, the message then left it (the newest relay is elsewhere),
+//! organisation, the message then left it (the newest relay is elsewhere,
+//! or the message comes from a live SMTP client: the gateway is then the
+//! hop out, whether or not the MTA shows the milter its own field),
 //! and the From domain is neither a freemail provider (anyone can write
 //! there) nor a protected domain (mail claiming our own domains must
 //! authenticate, not look consistent).
@@ -55,10 +57,22 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     let Some((at, newest)) = received.iter().enumerate().find_map(|(i, h)| Some((i, by(h)?))) else {
         return;
     };
-    let Some(oldest) = received[at + 1..].iter().rev().find_map(|h| by(h)) else {
-        return;
+    let oldest = match received[at + 1..].iter().rev().find_map(|h| by(h)) {
+        Some(oldest) => {
+            if domain::same_organisation(&newest, &from_domain) {
+                return;
+            }
+            oldest
+        }
+        // One relay in the trace. Received from a live SMTP client, this
+        // gateway is the hop that took the message out of the From
+        // organisation (an MTA need not show a milter the field it adds
+        // itself), so the one relay is the first; in a stored message it
+        // is the relay that delivered it, which proves nothing.
+        None if cx.envelope.client_ip.is_some() => newest,
+        None => return,
     };
-    if !domain::same_organisation(&oldest, &from_domain) || domain::same_organisation(&newest, &from_domain) {
+    if !domain::same_organisation(&oldest, &from_domain) {
         return;
     }
     findings.fire(
@@ -116,7 +130,8 @@ pub fn by_host(received: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::{by_host, message_id_domain};
-    use crate::checks::testing::run;
+    use crate::Envelope;
+    use crate::checks::testing::{run, run_in};
 
     #[test]
     fn by_hosts_of_received_fields() {
@@ -165,6 +180,13 @@ Received: from out.shop.example (out.shop.example [192.0.2.1]) by mx.example.org
 Received: (from news@localhost) by out.shop.example (8.11.6) id g61; Mon, 1 Jul 2002 10:00:00 +0000\r\n\
 From: Shop News <news@shop.example>\r\nTo: a@example.org\r\nSubject: July offers\r\n\
 Message-ID: <20020701100000.g61@out.shop.example>\r\n\r\nOur July offers.\r\n";
+
+    fn fires_in(envelope: &Envelope, raw: &str) -> bool {
+        run_in(envelope, &[], raw)
+            .symbols
+            .iter()
+            .any(|s| s.name == "FROM_ORG_ORIGIN")
+    }
 
     fn fires(protected: &[&str], raw: &str) -> bool {
         run(protected, raw)
@@ -231,5 +253,33 @@ Received: from out.shop.example (out.shop.example [192.0.2.1]) by mx.example.org
         // Mail claiming a protected domain must authenticate instead.
         assert!(fires(&[], NEWSLETTER));
         assert!(!fires(&["shop.example"], NEWSLETTER));
+    }
+
+    #[test]
+    fn a_live_smtp_session_counts_as_the_newest_relay() {
+        // The gateway is the newest hop, so the sender's own field may be
+        // the only one.
+        let direct = NEWSLETTER
+            .lines()
+            .filter(|l| !l.contains("example.org with"))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        assert_eq!(direct.matches("Received:").count(), 1);
+        assert!(!fires(&[], &direct), "a stored message with one relay");
+        let session = Envelope {
+            client_ip: Some("192.0.2.1".parse().unwrap()),
+            ..Envelope::default()
+        };
+        assert!(
+            fires_in(&session, &direct),
+            "the same message from an SMTP client"
+        );
+        assert!(
+            !fires_in(
+                &session,
+                &direct.replace("by out.shop.example", "by relay.isp.example")
+            ),
+            "its one relay elsewhere"
+        );
     }
 }
