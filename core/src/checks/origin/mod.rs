@@ -7,12 +7,12 @@
 //! of its hosts. Spam of the same years forged its From with someone else's
 //! domain or a throwaway one, so its Message-ID and first relay rarely
 //! agree with it. `FROM_ORG_ORIGIN` fires when all three name one
-//! organisation, the message then left it (the newest relay is elsewhere,
-//! or the message comes from a live SMTP client: the gateway is then the
-//! hop out, whether or not the MTA shows the milter its own field),
-//! and the From domain is neither a freemail provider (anyone can write
-//! there) nor a protected domain (mail claiming our own domains must
-//! authenticate, not look consistent).
+//! organisation, the message then left it (the newest relay is elsewhere;
+//! from a live SMTP client a trace of one relay is enough, since the
+//! gateway is then the hop out whether or not the MTA shows the milter its
+//! own field), and the From domain is neither a freemail provider (anyone
+//! can write there) nor a protected domain (mail claiming our own domains
+//! must authenticate, not look consistent).
 //!
 //! The fields are the sender's word, not proof: the pack scores the sign
 //! through a meta rule that voids it when authentication or the lookalike
