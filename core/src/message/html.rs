@@ -65,10 +65,10 @@ pub fn scan_forms(html: &str, out: &mut Forms) {
         if !is_form && !tag_is(name, "input") {
             continue;
         }
-        let Some(gt) = memchr::memchr(b'>', &bytes[lt + 1..]) else {
+        let Some(gt) = find_byte(bytes, lt + 1, b'>') else {
             return;
         };
-        let tag = &name[..gt];
+        let tag = &html[lt + 1..gt];
         if is_form {
             out.forms += 1;
             if let Some(action) = attribute(tag, "action")
@@ -202,7 +202,7 @@ pub fn extract_bare_urls(text: &str, out: &mut Vec<Link>) {
 }
 
 fn find_byte(bytes: &[u8], from: usize, b: u8) -> Option<usize> {
-    bytes.get(from..)?.iter().position(|&x| x == b).map(|i| from + i)
+    memchr::memchr(b, bytes.get(from..)?).map(|i| from + i)
 }
 
 fn find_ci(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
