@@ -130,8 +130,8 @@ pub fn by_host(received: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::{by_host, message_id_domain};
-    use crate::Envelope;
     use crate::checks::testing::{run, run_in};
+    use crate::{Envelope, Verdict};
 
     #[test]
     fn by_hosts_of_received_fields() {
@@ -182,17 +182,15 @@ From: Shop News <news@shop.example>\r\nTo: a@example.org\r\nSubject: July offers
 Message-ID: <20020701100000.g61@out.shop.example>\r\n\r\nOur July offers.\r\n";
 
     fn fires_in(envelope: &Envelope, raw: &str) -> bool {
-        run_in(envelope, &[], raw)
-            .symbols
-            .iter()
-            .any(|s| s.name == "FROM_ORG_ORIGIN")
+        marked(&run_in(envelope, &[], raw))
     }
 
     fn fires(protected: &[&str], raw: &str) -> bool {
-        run(protected, raw)
-            .symbols
-            .iter()
-            .any(|s| s.name == "FROM_ORG_ORIGIN")
+        marked(&run(protected, raw))
+    }
+
+    fn marked(v: &Verdict) -> bool {
+        v.symbols.iter().any(|s| s.name == "FROM_ORG_ORIGIN")
     }
 
     #[test]
