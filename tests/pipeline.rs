@@ -140,6 +140,38 @@ fn dns_budget_is_enforced_by_the_host() {
     assert!(!v.has("SENDER_DOMAIN_NXDOMAIN"), "{:?}", names(&v));
 }
 
+/// A From field naming thousands of author domains made DMARC look each
+/// one up: the message spent its DNS budget, kept asking, and the host
+/// stopped the pack for abusing the DNS import, so the message got the
+/// fail policy instead of a verdict. Now more than eight author domains
+/// are a DMARC permanent error, asked about once.
+#[test]
+fn from_with_thousands_of_author_domains_gets_a_verdict() {
+    let cases: &[(usize, bool)] = &[(1, false), (8, false), (9, true), (20_000, true)];
+    for &(n, permerror) in cases {
+        let counting = Arc::new(Counting::default());
+        let s = sandbox_with(counting.clone(), &Settings::default(), Limits::default());
+        let from: Vec<String> = (0..n).map(|i| format!("n{i} <a{i}@d{i}.example>")).collect();
+        let msg = format!(
+            "From: {}\r\nTo: b@example.org\r\nSubject: many authors\r\n\r\nhello\r\n",
+            from.join(", ")
+        );
+        let v = s
+            .check(&inbound("192.0.2.1", "a0@d0.example"), msg.as_bytes())
+            .unwrap_or_else(|e| panic!("{n} author domains: no verdict: {e}"));
+        let asked = counting.0.load(Ordering::Relaxed);
+        assert!(asked <= Limits::default().dns_queries, "{n}: {asked} questions");
+        assert_eq!(v.has("DMARC_PERMERROR"), permerror, "{n}: {:?}", names(&v));
+        if permerror {
+            let why = &v.symbol("DMARC_PERMERROR").unwrap().options;
+            assert_eq!(why[0], "d0.example");
+            assert_eq!(why[1], "more than 8 author domains in From");
+        } else {
+            assert!(v.has("DMARC_NONE"), "{n}: {:?}", names(&v));
+        }
+    }
+}
+
 #[test]
 fn sandbox_and_native_core_agree() {
     let z = zone(&String::from_utf8(read("seed/something.com.zone.yml")).unwrap());

@@ -51,20 +51,26 @@ pub fn symbol(o: &DmarcOutcome) -> &'static str {
     }
 }
 
-/// The distinct domains of all From mailboxes, lower-cased, in order; or
-/// why there are none.
+/// The distinct domains of all From mailboxes, lower-cased, in order (at
+/// most one more than [`verify::MAX_FROM_DOMAINS`]); or why there are none.
 pub fn from_domains(message: &Message<'_>) -> Result<Vec<String>, &'static str> {
     let mut fields = message.headers_named("From").peekable();
     if fields.peek().is_none() {
         return Err("no From field");
     }
     let mut out: Vec<String> = Vec::new();
-    for h in fields {
+    'fields: for h in fields {
         for mb in parse_mailboxes(h.value) {
             if let Some(d) = domain_of(&mb.address)
                 && !out.contains(&d)
             {
                 out.push(d);
+                // One more than DMARC evaluates says there are too many;
+                // the rest are not needed (nor compared, which with
+                // thousands of addresses took most of a second).
+                if out.len() > verify::MAX_FROM_DOMAINS {
+                    break 'fields;
+                }
             }
         }
     }

@@ -233,6 +233,17 @@ fn severity(o: &DmarcOutcome) -> u8 {
     }
 }
 
+/// Most author domains evaluated for one message.
+///
+/// Each costs DNS lookups, and a From field can name thousands: before
+/// this bound, a From with 20 000 addresses spent the message's whole DNS
+/// budget and kept asking until the host stopped the pack for abusing
+/// it, so the message got no verdict. Evaluating only some domains would
+/// let a forged one hide behind them, so more than this is a permanent
+/// error for the message (RFC 7489 §6.6.1 leaves such messages to the
+/// receiver's policy).
+pub const MAX_FROM_DOMAINS: usize = 8;
+
 /// Evaluates every From domain and keeps the worst outcome (RFC 7489
 /// §6.6.1: with several author domains, apply the strictest result).
 pub fn evaluate(
@@ -242,6 +253,19 @@ pub fn evaluate(
     dkim: &[DkimOutcome],
     bucket: u8,
 ) -> Option<DmarcOutcome> {
+    if from_domains.len() > MAX_FROM_DOMAINS {
+        let from = from_domains[0].trim_end_matches('.').to_ascii_lowercase();
+        return Some(DmarcOutcome {
+            result: DmarcResult::PermError,
+            org_domain: org_domain(&from),
+            from_domain: from,
+            published: None,
+            applied: DmarcPolicy::None,
+            spf_aligned: false,
+            dkim_aligned: false,
+            reason: format!("more than {MAX_FROM_DOMAINS} author domains in From"),
+        });
+    }
     from_domains
         .iter()
         .map(|d| evaluate_domain(env, d, spf, dkim, bucket))
