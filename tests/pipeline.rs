@@ -64,6 +64,29 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
             format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n").as_bytes(),
         );
     }
+    // Deep nesting, for the parsers' stacks and the sandbox's 256 KiB one
+    // (pack/build_support.rs): an overflow would trap.
+    let mut rfc822 = Vec::new();
+    for _ in 0..2000 {
+        rfc822.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\nFrom: c@example.net\r\n");
+    }
+    rfc822.extend_from_slice(b"\r\nbody\r\n");
+    let html = [
+        b"Content-Type: text/html\r\n\r\n".as_slice(),
+        &b"<div><font><a href='http://x.example/'>".repeat(20_000),
+        &b"</a></font></div>".repeat(20_000),
+    ]
+    .concat();
+    let comments = [
+        b"From: ".as_slice(),
+        &b"(".repeat(50_000),
+        b"a@example.com",
+        &b")".repeat(50_000),
+        b"\r\nReceived: from x ",
+        &b"(".repeat(50_000),
+        b" by y\r\n\r\nbody\r\n",
+    ]
+    .concat();
     vec![
         ("empty", Vec::new()),
         ("nul bytes", vec![0; 4096]),
@@ -74,6 +97,9 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         ("continuation first", b"  folded\r\n\tmore\r\n\r\nbody".to_vec()),
         ("unterminated multipart", b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhello".to_vec()),
         ("300-deep multipart", nested),
+        ("2000 nested messages", rfc822),
+        ("20 000 nested HTML tags", html),
+        ("50 000 nested comments", comments),
         ("bad base64", b"Content-Transfer-Encoding: base64\r\n\r\n!!!!****====\r\n".to_vec()),
         ("bad quoted-printable", b"Content-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ=\r\n=".to_vec()),
         ("unknown charset", b"Content-Type: text/plain; charset=x-klingon\r\n\r\n\xff\xfe\xfd".to_vec()),
