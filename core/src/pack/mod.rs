@@ -38,16 +38,14 @@ pub use model::Model;
 pub use patterns::PatternSet;
 
 use crate::types::{Action, PackInfo};
-use regex::{Regex, RegexBuilder};
+use patterns::compile_regex;
+use regex::Regex;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// The contract version packs built from this crate implement.
 pub const CONTRACT_VERSION: &str = "mailward:filter@0.2.0";
-
-/// Largest compiled size allowed for one regex (bytes).
-const REGEX_SIZE_LIMIT: usize = 4 << 20;
 
 /// A problem in a pack's source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -349,13 +347,6 @@ pub fn ascii_word_boundaries(src: &str) -> String {
         }
     }
     out
-}
-
-fn compile_regex(src: &str) -> Result<Regex, String> {
-    RegexBuilder::new(src)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 /// A pattern rule before it joins a set: (symbol, source, compiled).
