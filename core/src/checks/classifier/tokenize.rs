@@ -328,10 +328,23 @@ pub fn features(msg: &Message<'_>, emit: &mut impl FnMut(&str)) {
     text_features(msg.text(), &mut put);
 }
 
+/// ASCII bytes that are part of words: letters, digits and the marks
+/// `' - $ ! . _ %` (a table: the word loop asks for every byte).
+const WORD_BYTES: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'\'' | b'-' | b'$' | b'!' | b'.' | b'_' | b'%');
+        b += 1;
+    }
+    t
+};
+
 /// Calls `f` with each word of `text`: runs of letters, digits and the
 /// marks `' - $ ! . _ %` inside, with punctuation trimmed at the ends.
 fn for_each_word(text: &str, f: &mut impl FnMut(&str)) {
-    let word_mark = |b: u8| matches!(b, b'\'' | b'-' | b'$' | b'!' | b'.' | b'_' | b'%');
+    let word_byte = |b: u8| WORD_BYTES[usize::from(b)];
     let trimmed = |b: u8| matches!(b, b'\'' | b'-' | b'.' | b'_');
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -341,7 +354,7 @@ fn for_each_word(text: &str, f: &mut impl FnMut(&str)) {
             match bytes.get(i) {
                 None => return,
                 Some(&b) if b < 0x80 => {
-                    if b.is_ascii_alphanumeric() || word_mark(b) {
+                    if word_byte(b) {
                         break i;
                     }
                     i += 1;
@@ -358,7 +371,7 @@ fn for_each_word(text: &str, f: &mut impl FnMut(&str)) {
         // The word runs to the next separator.
         while let Some(&b) = bytes.get(i) {
             if b < 0x80 {
-                if !(b.is_ascii_alphanumeric() || word_mark(b)) {
+                if !word_byte(b) {
                     break;
                 }
                 i += 1;
@@ -468,7 +481,8 @@ fn cjk_features(w: &str, prefix: &str, put: &mut impl FnMut(&[&str])) {
     }
 }
 
-/// Letter counts of a word, counted on bytes when it is ASCII.
+/// Letter counts of a word ([`ascii_profile`] counts them on bytes when it
+/// is ASCII).
 #[derive(Debug, PartialEq)]
 struct LetterStats {
     /// Alphabetic characters.
@@ -480,19 +494,6 @@ struct LetterStats {
 }
 
 impl LetterStats {
-    fn of(w: &str) -> LetterStats {
-        if w.is_ascii() {
-            let b = w.as_bytes();
-            LetterStats {
-                letters: b.iter().filter(|b| b.is_ascii_alphabetic()).count(),
-                digits: b.iter().filter(|b| b.is_ascii_digit()).count(),
-                all_upper: !b.iter().any(u8::is_ascii_lowercase),
-            }
-        } else {
-            LetterStats::of_chars(w)
-        }
-    }
-
     fn of_chars(w: &str) -> LetterStats {
         LetterStats {
             letters: w.chars().filter(|c| c.is_alphabetic()).count(),
@@ -502,20 +503,58 @@ impl LetterStats {
     }
 }
 
+/// One pass over an ASCII word: its letter counts, whether it is a number
+/// (digits, `.` and `,` only) and whether it has capitals.
+fn ascii_profile(w: &[u8]) -> (LetterStats, bool, bool) {
+    let (mut letters, mut digits) = (0, 0);
+    let (mut lower, mut upper, mut numeric) = (false, false, true);
+    for &b in w {
+        match b {
+            b'a'..=b'z' => (letters, lower, numeric) = (letters + 1, true, false),
+            b'A'..=b'Z' => (letters, upper, numeric) = (letters + 1, true, false),
+            b'0'..=b'9' => digits += 1,
+            b'.' | b',' => {}
+            _ => numeric = false,
+        }
+    }
+    let stats = LetterStats {
+        letters,
+        digits,
+        all_upper: !lower,
+    };
+    (stats, numeric, upper)
+}
+
+/// Whether `w` has letters and all of them are capitals (one pass when it
+/// is ASCII).
+fn is_caps_word(w: &str) -> bool {
+    if w.is_ascii() {
+        let (stats, _, upper) = ascii_profile(w.as_bytes());
+        upper && stats.all_upper
+    } else {
+        let st = LetterStats::of_chars(w);
+        st.all_upper && st.letters > 0
+    }
+}
+
 /// Emits the features of one word; returns its lower-case form when it is
 /// a content word that can be half of a word pair (`b:`): 3 to 24
-/// characters with a letter, not CJK, not a stopword.
-fn word_feature<'w>(
-    w: &'w str,
+/// characters with a letter, not CJK, not a stopword. The lower-case form
+/// is `w` itself or, when `w` has capitals, written into `scratch`.
+///
+/// An ASCII word (most are) is read once for everything the features
+/// need: its letters, digits, case and whether it is a number.
+fn word_feature<'a>(
+    w: &'a str,
     prefix: &str,
     put: &mut impl FnMut(&[&str]),
-) -> Option<std::borrow::Cow<'w, str>> {
-    // Most words are ASCII: one byte scan rules CJK out.
-    if !w.is_ascii() && w.chars().any(is_cjk) {
+    scratch: &'a mut String,
+) -> Option<&'a str> {
+    let ascii = w.is_ascii();
+    if !ascii && w.chars().any(is_cjk) {
         cjk_features(w, prefix, put);
         return None;
     }
-    let ascii = w.is_ascii();
     let len = if ascii { w.len() } else { w.chars().count() };
     if len > MAX_WORD {
         let head: String = w.chars().take(6).collect::<String>().to_lowercase();
@@ -525,7 +564,13 @@ fn word_feature<'w>(
     if len < MIN_WORD && !w.starts_with('$') {
         return None;
     }
-    if w.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') {
+    let (stats, numeric, capitals) = if ascii {
+        ascii_profile(w.as_bytes())
+    } else {
+        let numeric = w.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',');
+        (LetterStats::of_chars(w), numeric, true)
+    };
+    if numeric {
         put(&[prefix, "o:num:", bucket(len)]);
         return None;
     }
@@ -533,22 +578,37 @@ fn word_feature<'w>(
         put(&[prefix, "o:money"]);
         return None;
     }
-    let lower = lowercase(w);
-    if is_stopword(&lower) {
+    let lower: &str = if !capitals {
+        w
+    } else if ascii {
+        scratch.clear();
+        scratch.push_str(w);
+        scratch.make_ascii_lowercase();
+        scratch
+    } else {
+        match lowercase(w) {
+            std::borrow::Cow::Borrowed(b) => b,
+            std::borrow::Cow::Owned(o) => {
+                *scratch = o;
+                scratch
+            }
+        }
+    };
+    if is_stopword(lower) {
         return None;
     }
     let LetterStats {
         letters,
         digits,
         all_upper,
-    } = LetterStats::of(w);
+    } = stats;
     if letters > 0 && digits > 0 {
         put(&[prefix, "o:mixed:", &shape(w)]);
     }
     if letters >= 4 && all_upper {
         put(&[prefix, "o:caps"]);
     }
-    put(&[prefix, &lower]);
+    put(&[prefix, lower]);
     (len >= MIN_WORD && letters > 0).then_some(lower)
 }
 
@@ -559,6 +619,7 @@ fn text_features(text: &str, put: &mut impl FnMut(&[&str])) {
     }
     let text = &text[..end];
     let mut prev = String::new();
+    let mut scratch = String::new();
     let mut singles = 0usize;
     let mut spaced = false;
     let mut words = 0usize;
@@ -581,18 +642,15 @@ fn text_features(text: &str, put: &mut impl FnMut(&[&str])) {
         } else {
             singles = 0;
         }
-        if w.len() >= 4 && {
-            let st = LetterStats::of(w);
-            st.all_upper && st.letters > 0
-        } {
+        if w.len() >= 4 && is_caps_word(w) {
             caps_words += 1;
         }
-        if let Some(lower) = word_feature(w, "", put) {
+        if let Some(lower) = word_feature(w, "", put, &mut scratch) {
             if !prev.is_empty() {
-                put(&["b:", &prev, " ", &lower]);
+                put(&["b:", &prev, " ", lower]);
             }
             prev.clear();
-            prev.push_str(&lower);
+            prev.push_str(lower);
         } else {
             prev.clear();
         }
@@ -690,8 +748,9 @@ fn subject_features(msg: &Message<'_>, put: &mut impl FnMut(&[&str])) {
     if s.starts_with('[') {
         put(&["s!tag"]);
     }
+    let mut scratch = String::new();
     for_each_word(s, &mut |w| {
-        word_feature(w, "s:", put);
+        word_feature(w, "s:", put, &mut scratch);
     });
 }
 
@@ -709,8 +768,9 @@ fn from_features(msg: &Message<'_>, put: &mut impl FnMut(&[&str])) {
             if !name.is_ascii() {
                 put(&["f!name-8bit"]);
             }
+            let mut scratch = String::new();
             for_each_word(name, &mut |w| {
-                word_feature(w, "f:", put);
+                word_feature(w, "f:", put, &mut scratch);
             });
         }
     }
@@ -1013,24 +1073,33 @@ mod tests {
         }
     }
 
+    /// The one-pass ASCII profile must agree with the character-level
+    /// definitions it replaces.
     #[test]
     fn letter_stats_on_bytes_agree_with_characters() {
         let ascii = [
-            "abc", "ABC", "A1B2", "MONEY$$$", "x-Ray_9", "123", "!!!", "NoW", "",
+            "abc", "ABC", "A1B2", "MONEY$$$", "x-Ray_9", "123", "1,234.50", "12a", ".5,", "!!!", "NoW",
+            "$19.99", "",
         ];
         for w in ascii {
-            assert_eq!(LetterStats::of(w), LetterStats::of_chars(w), "{w}");
+            let (stats, numeric, capitals) = ascii_profile(w.as_bytes());
+            assert_eq!(stats, LetterStats::of_chars(w), "{w}");
+            let chars_numeric = w.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',');
+            assert_eq!(numeric, chars_numeric, "{w}");
+            assert_eq!(capitals, w.chars().any(|c| c.is_uppercase()), "{w}");
+            let st = LetterStats::of_chars(w);
+            assert_eq!(is_caps_word(w), st.all_upper && st.letters > 0, "{w}");
         }
         assert_eq!(
-            LetterStats::of("A1B2c"),
+            ascii_profile(b"A1B2c").0,
             LetterStats {
                 letters: 3,
                 digits: 2,
                 all_upper: false
             }
         );
-        assert!(LetterStats::of("ÉTÉ2").all_upper);
-        assert!(!LetterStats::of("Été").all_upper);
+        assert!(LetterStats::of_chars("ÉTÉ2").all_upper && is_caps_word("ÉTÉ2"));
+        assert!(!LetterStats::of_chars("Été").all_upper && !is_caps_word("Été"));
     }
 
     #[test]
