@@ -394,20 +394,38 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 
 /// Appends `text` to `out` with whitespace runs collapsed to one space
 /// (a run at the start of `text` joins a space already ending `out`).
+/// Whitespace is Unicode's (`char::is_whitespace`); the text between runs
+/// is copied a run at a time, and only non-ASCII characters are decoded.
 pub fn collapse_whitespace_into(out: &mut String, text: &str) {
     out.reserve(text.len());
     let mut in_space = out.ends_with(' ');
-    for ch in text.chars() {
-        if ch.is_whitespace() {
+    let bytes = text.as_bytes();
+    // `start..i` is the pending run of non-whitespace.
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let (space, len) = match bytes[i] {
+            // U+0009..U+000D and U+0020, the ASCII White_Space characters.
+            b'\t'..=b'\r' | b' ' => (true, 1),
+            b if b < 0x80 => (false, 1),
+            _ => {
+                let c = text[i..].chars().next().unwrap_or(' ');
+                (c.is_whitespace(), c.len_utf8())
+            }
+        };
+        if space {
+            if start < i {
+                out.push_str(&text[start..i]);
+                in_space = false;
+            }
             if !in_space {
                 out.push(' ');
                 in_space = true;
             }
-        } else {
-            out.push(ch);
-            in_space = false;
+            start = i + len;
         }
+        i += len;
     }
+    out.push_str(&text[start..]);
 }
 
 /// Collapses whitespace runs to one space; used to normalise text for
@@ -422,18 +440,7 @@ pub fn collapse_whitespace(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
-    let mut in_space = false;
-    for ch in text.chars() {
-        if ch.is_whitespace() {
-            if !in_space {
-                out.push(' ');
-                in_space = true;
-            }
-        } else {
-            out.push(ch);
-            in_space = false;
-        }
-    }
+    collapse_whitespace_into(&mut out, text);
     Cow::Owned(out)
 }
 
@@ -486,5 +493,39 @@ mod tests {
         collapse_whitespace_into(&mut s, "  y\r\n z ");
         assert_eq!(s, "x y z ");
         assert!(matches!(collapse_whitespace("a b c"), Cow::Borrowed(_)));
+        // The same as collapsing character by character, Unicode
+        // whitespace (no-break space, ideographic space, line separator,
+        // vertical tab) included and the unit separator (not whitespace)
+        // kept.
+        fn reference(out: &mut String, text: &str) {
+            let mut in_space = out.ends_with(' ');
+            for ch in text.chars() {
+                if ch.is_whitespace() {
+                    if !in_space {
+                        out.push(' ');
+                        in_space = true;
+                    }
+                } else {
+                    out.push(ch);
+                    in_space = false;
+                }
+            }
+        }
+        for (before, text) in [
+            ("", ""),
+            ("", "plain"),
+            ("x ", " lead and trail "),
+            ("x", "\u{a0}nbsp\u{a0}\u{a0}déjà\u{3000}vu\u{2028}\u{b}\u{c}\r\n"),
+            (
+                "",
+                "\u{1f}unit\u{1c}sep \u{85}next\u{200b}zw \u{1680}ogham\u{202f}",
+            ),
+            ("y ", "中文\u{3000}\u{3000}字符\t\t"),
+        ] {
+            let (mut got, mut want) = (before.to_string(), before.to_string());
+            collapse_whitespace_into(&mut got, text);
+            reference(&mut want, text);
+            assert_eq!(got, want, "{text:?}");
+        }
     }
 }
