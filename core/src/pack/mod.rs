@@ -38,14 +38,16 @@ pub use model::Model;
 pub use patterns::PatternSet;
 
 use crate::types::{Action, PackInfo};
-use patterns::compile_regex;
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// The contract version packs built from this crate implement.
 pub const CONTRACT_VERSION: &str = "mailward:filter@0.2.0";
+
+/// Largest compiled size allowed for one regex (bytes).
+const REGEX_SIZE_LIMIT: usize = 4 << 20;
 
 /// A problem in a pack's source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -347,6 +349,13 @@ pub fn ascii_word_boundaries(src: &str) -> String {
         }
     }
     out
+}
+
+fn compile_regex(src: &str) -> Result<Regex, String> {
+    RegexBuilder::new(src)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// A pattern rule before it joins a set: (symbol, source, compiled).

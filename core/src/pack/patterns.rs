@@ -15,17 +15,14 @@
 //! automaton (the `regex` crate's default) would be rebuilt — and its
 //! memory rewritten — for every message. A pattern too large for a full
 //! DFA falls back to the `regex` crate's engine and is reported by
-//! [`PatternSet::lazy_patterns`]. One engine is built later on purpose: a
-//! prefiltered pattern's unanchored search, needed only for a text with
-//! unusually many occurrences of its literals (see `Pattern::regex`).
+//! [`PatternSet::lazy_patterns`].
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 use regex_automata::dfa::{Automaton, StartKind, dense, sparse};
 use regex_automata::{Anchored, HalfMatch, Input, MatchError};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Repetition};
-use std::sync::OnceLock;
 
 /// Literals shorter than this (in characters) make a weak filter; such
 /// patterns always run.
@@ -102,18 +99,6 @@ impl Dfa {
     }
 }
 
-/// Largest compiled program of the `regex` engine for one pattern.
-const REGEX_SIZE_LIMIT: usize = 4 << 20;
-
-/// Compiles `src` with the `regex` engine, as every pattern is compiled
-/// when the pack loads (a rule that does not compile fails the build).
-pub fn compile_regex(src: &str) -> Result<Regex, String> {
-    RegexBuilder::new(src)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| e.to_string())
-}
-
 /// Most literal occurrences tried per pattern before one unanchored search
 /// (on the regex crate: see [`Pattern::regex`]).
 const MAX_STARTS: usize = 256;
@@ -122,14 +107,12 @@ const MAX_STARTS: usize = 256;
 #[derive(Debug)]
 struct Pattern {
     symbol: usize,
-    /// The source, for building the `regex` engine on first use.
-    source: String,
-    /// The `regex` engine, where the DFA cannot do the job alone (see
-    /// [`Pattern::regex`]); `None` inside if it does not build.
-    regex: OnceLock<Option<Regex>>,
-    /// Whether [`Pattern::find_from`] runs the `regex` engine (else the
-    /// unanchored DFA and the reverse one).
-    uses_regex: bool,
+    /// The `regex` engine, kept where the DFA cannot do the job alone:
+    /// patterns without a DFA, patterns without literals whose start the
+    /// reverse DFA cannot find, and prefiltered patterns, whose DFA only
+    /// runs anchored: for them it is the rare unanchored search (more than
+    /// [`MAX_STARTS`] literal occurrences).
+    regex: Option<Regex>,
     /// The full DFA, when the pattern fits the size limit; anchored only
     /// for a prefiltered pattern.
     dfa: Option<Dfa>,
@@ -148,31 +131,9 @@ impl Pattern {
         dfa.try_search_fwd(&input).ok().flatten().map(|m| m.offset())
     }
 
-    /// The `regex` engine, for the patterns that need it. Patterns without
-    /// a DFA, and patterns without literals whose start the reverse DFA
-    /// cannot find, need it for every text: theirs is built with the pack.
-    /// A prefiltered pattern's DFA runs only anchored at its literals; the
-    /// engine is its unanchored search, for a text with more than
-    /// [`MAX_STARTS`] occurrences of them (8 of the 3000 SpamAssassin
-    /// training messages), so it is built the first time one comes.
-    ///
-    /// Memory is time in the sandbox: resetting an instance after a
-    /// message walks the page table of all of it, and the default pack's
-    /// engines took 0.8 MiB of the instance (14.4 → 13.6 MiB). There, a
-    /// text that needs an engine builds it for that message only.
-    fn regex(&self) -> Option<&Regex> {
-        if !self.uses_regex {
-            return None;
-        }
-        self.regex
-            .get_or_init(|| compile_regex(&self.source).ok())
-            .as_ref()
-    }
-
     /// The leftmost match in `text[from..]`, as (start, end).
     fn find_from(&self, text: &str, from: usize) -> Option<(usize, usize)> {
-        if self.uses_regex {
-            let re = self.regex()?;
+        if let Some(re) = &self.regex {
             return re.find_at(text, from).map(|m| (m.start(), m.end()));
         }
         // Without the regex crate, the pattern has an unanchored DFA and
@@ -272,10 +233,7 @@ impl PatternSet {
                 (Some(_), false) => build_reverse_dfa(&src, sparse_above),
                 _ => None,
             };
-            let uses_regex = dfa.is_none() || anchored_only || reverse.is_none();
-            // A prefiltered pattern builds its engine on first use
-            // (`Pattern::regex`); the others that use one keep it now.
-            let now = dfa.is_none() || (!anchored_only && reverse.is_none());
+            let keep_regex = dfa.is_none() || anchored_only || reverse.is_none();
             match literals_found {
                 Some(lits) => {
                     for lit in lits {
@@ -292,13 +250,7 @@ impl PatternSet {
             }
             patterns.push(Pattern {
                 symbol,
-                regex: if now {
-                    OnceLock::from(Some(regex))
-                } else {
-                    OnceLock::new()
-                },
-                source: src,
-                uses_regex,
+                regex: keep_regex.then_some(regex),
                 dfa,
                 anchored_only,
                 reverse,
@@ -637,23 +589,6 @@ mod tests {
         assert!(s.lazy_patterns().is_empty());
     }
 
-    /// A prefiltered pattern builds its `regex` engine only for a text
-    /// with more than `MAX_STARTS` occurrences of its literals.
-    #[test]
-    fn prefiltered_patterns_build_their_engine_on_first_use() {
-        let pats = [r"(?i)(?-u:\b)user(?:name)?\s+id", r"\d{3}-\d{4}"];
-        let s = set(&pats);
-        let built = |i: usize| s.patterns[i].regex.get().is_some();
-        assert!(s.patterns[0].anchored_only && s.patterns[0].uses_regex);
-        assert!(!s.patterns[1].anchored_only && !s.patterns[1].uses_regex);
-        let few = "a user id and a username  ID, call 555-1234";
-        assert_eq!(hits(&s, few), plain_hits(&pats, few));
-        assert!(!built(0) && !built(1));
-        let many = format!("{} username id", "user ".repeat(2 * MAX_STARTS));
-        assert_eq!(hits(&s, &many), plain_hits(&pats, &many));
-        assert!(built(0) && !built(1));
-    }
-
     /// Positions in the folded copy map back to the original text.
     #[test]
     fn folded_text_maps_positions_back() {
@@ -703,9 +638,9 @@ mod tests {
         assert!(!small.is_sparse(), "{} bytes", small.memory_usage());
         for s in &sparse.patterns {
             assert!(s.dfa.as_ref().unwrap().is_sparse());
-            // A prefiltered pattern uses the regex crate only for its
+            // A prefiltered pattern keeps the regex crate only for its
             // rare unanchored search; the others have a reverse DFA.
-            assert_eq!(s.uses_regex, s.anchored_only);
+            assert_eq!(s.regex.is_some(), s.anchored_only);
         }
         assert!(sparse.patterns[0].anchored_only);
         assert!(sparse.patterns[1].reverse.as_ref().unwrap().is_sparse());
@@ -757,6 +692,10 @@ mod tests {
             assert_eq!(hits(&s, text), plain_hits(&pats, text), "{text}");
         }
         assert!(s.lazy_patterns().is_empty());
-        assert!(s.patterns.iter().all(|p| !p.uses_regex && p.reverse.is_some()));
+        assert!(
+            s.patterns
+                .iter()
+                .all(|p| p.regex.is_none() && p.reverse.is_some())
+        );
     }
 }
