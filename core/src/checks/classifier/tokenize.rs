@@ -436,15 +436,6 @@ fn shape(w: &str) -> String {
     out
 }
 
-/// `w` lower-cased, borrowed when it already is.
-fn lowercase(w: &str) -> std::borrow::Cow<'_, str> {
-    if w.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
-        std::borrow::Cow::Borrowed(w)
-    } else {
-        std::borrow::Cow::Owned(w.to_lowercase())
-    }
-}
-
 /// Han, kana and Hangul: scripts written without spaces between words.
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
@@ -540,7 +531,8 @@ fn is_caps_word(w: &str) -> bool {
 /// Emits the features of one word; returns its lower-case form when it is
 /// a content word that can be half of a word pair (`b:`): 3 to 24
 /// characters with a letter, not CJK, not a stopword. The lower-case form
-/// is `w` itself or, when `w` has capitals, written into `scratch`.
+/// is `w` itself or, when `w` has capitals or is not ASCII, written into
+/// `scratch`.
 ///
 /// An ASCII word (most are) is read once for everything the features
 /// need: its letters, digits, case and whether it is a number.
@@ -568,6 +560,7 @@ fn word_feature<'a>(
         ascii_profile(w.as_bytes())
     } else {
         let numeric = w.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',');
+        // Not ASCII: lower-cased by Unicode's rules, into `scratch`.
         (LetterStats::of_chars(w), numeric, true)
     };
     if numeric {
@@ -586,13 +579,8 @@ fn word_feature<'a>(
         scratch.make_ascii_lowercase();
         scratch
     } else {
-        match lowercase(w) {
-            std::borrow::Cow::Borrowed(b) => b,
-            std::borrow::Cow::Owned(o) => {
-                *scratch = o;
-                scratch
-            }
-        }
+        *scratch = w.to_lowercase();
+        scratch
     };
     if is_stopword(lower) {
         return None;
