@@ -4,12 +4,14 @@
 //! reproducible.
 
 /// One training example: feature ids (distinct), the value every present
-/// feature takes, and the label.
+/// feature takes, the label, and its weight in the loss (1 for a message;
+/// less for one of several renditions of a message).
 #[derive(Debug, Clone)]
 pub struct Example {
     pub features: Vec<u32>,
     pub value: f64,
     pub spam: bool,
+    pub weight: f64,
 }
 
 /// Fitting settings.
@@ -63,7 +65,11 @@ fn objective(x: &[f64], data: &[Example], p: &Params, grad: &mut [f64]) -> f64 {
     for e in data {
         let s: f64 = e.features.iter().map(|&f| x[f as usize + 1]).sum();
         let z = x[0] + s * e.value;
-        let (y, c) = if e.spam { (1.0, 1.0) } else { (-1.0, p.ham_weight) };
+        let (y, c) = if e.spam {
+            (1.0, e.weight)
+        } else {
+            (-1.0, p.ham_weight * e.weight)
+        };
         loss += c * log1p_exp(-y * z);
         // d/dz log(1 + exp(-y z)) = -y * sigmoid(-y z)
         let dz = -y * sigmoid(-y * z) * c;
@@ -91,8 +97,8 @@ pub fn fit(data: &[Example], n_features: usize, p: &Params) -> Fit {
     let n = n_features + 1;
     let mut x = vec![0.0; n];
     // Start the bias at the weighted log-odds of the classes.
-    let spam = data.iter().filter(|e| e.spam).count() as f64;
-    let ham = (data.len() as f64 - spam) * p.ham_weight;
+    let spam: f64 = data.iter().filter(|e| e.spam).map(|e| e.weight).sum();
+    let ham = data.iter().filter(|e| !e.spam).map(|e| e.weight).sum::<f64>() * p.ham_weight;
     if spam > 0.0 && ham > 0.0 {
         x[0] = (spam / ham).ln();
     }
@@ -192,6 +198,7 @@ mod tests {
                 value: 1.0 / (f.len() as f64).sqrt(),
                 features: f,
                 spam,
+                weight: 1.0,
             });
         }
         let p = Params {
@@ -218,5 +225,39 @@ mod tests {
             },
         );
         assert_eq!(fixed.bias, 0.0, "balanced classes: log-odds 0, kept");
+    }
+
+    /// An example split into copies whose weights add up to 1 fits as the
+    /// example alone: renditions of a message count as one message.
+    #[test]
+    fn weights_split_over_copies_fit_as_one() {
+        let example = |features: Vec<u32>, spam, weight| Example {
+            value: 1.0 / (features.len() as f64).sqrt(),
+            features,
+            spam,
+            weight,
+        };
+        let mut one = Vec::new();
+        let mut split = Vec::new();
+        for i in 0..30u32 {
+            let spam = i % 3 == 0;
+            let f = vec![u32::from(spam), 2 + i % 4];
+            one.push(example(f.clone(), spam, 1.0));
+            for _ in 0..4 {
+                split.push(example(f.clone(), spam, 0.25));
+            }
+        }
+        let p = Params {
+            l2: 0.1,
+            ham_weight: 1.0,
+            max_iter: 200,
+            fixed_bias: true,
+        };
+        let (a, b) = (fit(&one, 6, &p), fit(&split, 6, &p));
+        assert!((a.bias - b.bias).abs() < 1e-12, "{a:?} {b:?}");
+        assert!((a.bias - (10.0f64 / 20.0).ln()).abs() < 1e-12, "{a:?}");
+        for (x, y) in a.weights.iter().zip(&b.weights) {
+            assert!((x - y).abs() < 1e-6, "{a:?} {b:?}");
+        }
     }
 }

@@ -18,6 +18,7 @@
 
 mod groups;
 mod lr;
+mod renditions;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -25,6 +26,7 @@ use lr::{Example, Fit, Params};
 use mailward_core::checks::classifier::{TOKENIZER_VERSION, features};
 use mailward_core::message::Message;
 use mailward_core::pack::model::FORMAT_VERSION;
+use renditions::Rendition;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -89,6 +91,19 @@ struct Args {
     /// rest of the pipeline does with them.
     #[arg(long, requires = "group_cv")]
     oof: Option<PathBuf>,
+    /// Also train on renditions of the plain-text ham in other formats
+    /// (quoted-printable Latin-1, multipart/alternative with HTML, base64
+    /// HTML), a message and its renditions weighing one message together;
+    /// see [`renditions`].
+    #[arg(long)]
+    renditions: bool,
+    /// Write grouped cross-validation's rendered ham (the windows-1252 HTML
+    /// rendition of each plain-text ham, never trained on) here, one file
+    /// per message, named as its original; `--oof` then names them by
+    /// these paths, so a scan of the directory gives the rest of the
+    /// pipeline's scores for them (`scripts/simulate-bands.py`).
+    #[arg(long, requires = "oof")]
+    rendered_out: Option<PathBuf>,
 }
 
 /// One tokenized message.
@@ -101,6 +116,39 @@ struct Doc {
     spam: bool,
     /// Where the message came from (see [`groups::source`]).
     source: String,
+    /// Weight in the loss: 1, shared with its renditions.
+    weight: f64,
+    /// The message's number within its class (its renditions share it).
+    message: usize,
+    /// `None` for the message as written.
+    rendition: Option<Rendition>,
+}
+
+impl Doc {
+    fn new(name: String, msg: &Message<'_>, spam: bool, drop: &[String]) -> Doc {
+        let mut set = BTreeSet::new();
+        features(msg, &mut |t| {
+            if !set.contains(t) {
+                set.insert(t.to_string());
+            }
+        });
+        let distinct = set.len();
+        let features = set
+            .into_iter()
+            .filter(|t| !t.contains(['\t', '\n', '\r']))
+            .filter(|t| !drop.iter().any(|d| d == family(t)))
+            .collect();
+        Doc {
+            name,
+            features,
+            distinct,
+            spam,
+            source: groups::source(msg),
+            weight: 1.0,
+            message: 0,
+            rendition: None,
+        }
+    }
 }
 
 /// The family of a feature: its tokenizer prefix, or `w` for a word.
@@ -141,32 +189,59 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn load(paths: &[PathBuf], spam: bool, drop: &[String]) -> Result<Vec<Doc>> {
-    let mut docs = Vec::new();
-    for f in files(paths)? {
+/// The messages of `paths`; with `renditions`, each plain-text one also in
+/// the trained renditions' formats. The second list is the probes: every
+/// plain-text message rendered as [`Rendition::HtmlQp1252`], never
+/// trained on.
+fn load(
+    paths: &[PathBuf],
+    spam: bool,
+    drop: &[String],
+    renditions: bool,
+    rendered_out: Option<&Path>,
+) -> Result<(Vec<Doc>, Vec<Doc>)> {
+    if let Some(dir) = rendered_out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let (mut docs, mut probes) = (Vec::new(), Vec::new());
+    for (message, f) in files(paths)?.into_iter().enumerate() {
         let raw = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
         let msg = Message::parse(&raw);
-        let mut set = BTreeSet::new();
-        features(&msg, &mut |t| {
-            if !set.contains(t) {
-                set.insert(t.to_string());
+        let name = f.display().to_string();
+        let rendered = |r: Rendition| {
+            let raw = renditions::render(&msg, r)?;
+            let mut d = Doc::new(format!("{name}#{r:?}"), &Message::parse(&raw), spam, drop);
+            d.message = message;
+            d.rendition = Some(r);
+            Some((d, raw))
+        };
+        if let Some((mut d, raw)) = rendered(Rendition::HtmlQp1252) {
+            if let (Some(dir), Some(file)) = (rendered_out, f.file_name()) {
+                let path = dir.join(file);
+                std::fs::write(&path, raw).with_context(|| format!("writing {}", path.display()))?;
+                d.name = path.display().to_string();
             }
-        });
-        let distinct = set.len();
-        let features = set
-            .into_iter()
-            .filter(|t| !t.contains(['\t', '\n', '\r']))
-            .filter(|t| !drop.iter().any(|d| d == family(t)))
-            .collect();
-        docs.push(Doc {
-            name: f.display().to_string(),
-            features,
-            distinct,
-            spam,
-            source: groups::source(&msg),
-        });
+            probes.push(d);
+        }
+        let extra: Vec<Doc> = if renditions {
+            renditions::TRAINED
+                .iter()
+                .filter_map(|r| rendered(*r).map(|(d, _)| d))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut d = Doc::new(name, &msg, spam, drop);
+        d.message = message;
+        let share = 1.0 / (1 + extra.len()) as f64;
+        d.weight = share;
+        docs.push(d);
+        docs.extend(extra.into_iter().map(|mut e| {
+            e.weight = share;
+            e
+        }));
     }
-    Ok(docs)
+    Ok((docs, probes))
 }
 
 /// Features with enough document frequency in `docs`, sorted.
@@ -192,6 +267,7 @@ fn examples<'d>(docs: impl Iterator<Item = &'d Doc>, vocab: &[String]) -> Vec<Ex
             .collect(),
         value: 1.0 / (d.distinct.max(1) as f64).sqrt(),
         spam: d.spam,
+        weight: d.weight,
     })
     .collect()
 }
@@ -258,14 +334,11 @@ fn auc(scored: &[(f64, bool)]) -> f64 {
 
 fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
     let mut report = String::new();
-    // Fold = position within its class, modulo k (files are sorted).
-    let mut fold = vec![0usize; docs.len()];
-    let (mut nh, mut ns) = (0, 0);
-    for (i, d) in docs.iter().enumerate() {
-        let c = if d.spam { &mut ns } else { &mut nh };
-        fold[i] = *c % k;
-        *c += 1;
-    }
+    // Fold = the message's position within its class, modulo k (files
+    // are sorted); renditions go with their message.
+    let fold: Vec<usize> = docs.iter().map(|d| d.message % k).collect();
+    let nh = docs.iter().filter(|d| !d.spam && d.rendition.is_none()).count();
+    let ns = docs.iter().filter(|d| d.spam && d.rendition.is_none()).count();
     let mut oof = vec![0.0; docs.len()];
     for f in 0..k {
         let train_docs = docs
@@ -280,7 +353,13 @@ fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
             }
         }
     }
-    let scored: Vec<(f64, bool)> = oof.iter().copied().zip(docs.iter().map(|d| d.spam)).collect();
+    // Judged on the messages as written.
+    let scored: Vec<(f64, bool)> = oof
+        .iter()
+        .zip(docs)
+        .filter(|(_, d)| d.rendition.is_none())
+        .map(|(p, d)| (*p, d.spam))
+        .collect();
     let _ = writeln!(
         report,
         "# {k}-fold cross-validation on the training data (out-of-fold):"
@@ -299,7 +378,7 @@ fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
     let mut worst: Vec<(f64, &str)> = docs
         .iter()
         .zip(&oof)
-        .filter(|(d, _)| !d.spam)
+        .filter(|(d, _)| !d.spam && d.rendition.is_none())
         .map(|(d, p)| (*p, d.name.as_str()))
         .collect();
     worst.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -310,7 +389,7 @@ fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
     let mut missed: Vec<(f64, &str)> = docs
         .iter()
         .zip(&oof)
-        .filter(|(d, _)| d.spam)
+        .filter(|(d, _)| d.spam && d.rendition.is_none())
         .map(|(d, p)| (*p, d.name.as_str()))
         .collect();
     missed.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -323,9 +402,10 @@ fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
 
 /// Leave-one-source-out for the ham, 5 folds for the spam; see
 /// [`groups`].
-fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
+fn group_cross_validate(docs: &[Doc], probes: &[Doc], min_source: usize, a: &Args) -> String {
+    // Sources are sized by their messages as written.
     let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
-    for d in docs.iter().filter(|d| !d.spam) {
+    for d in docs.iter().filter(|d| !d.spam && d.rendition.is_none()) {
         *sizes.entry(d.source.as_str()).or_default() += 1;
     }
     // Each ham group's documents, by index.
@@ -338,10 +418,23 @@ fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
         };
         members.entry(group).or_default().push(i);
     }
+    // Each group's probes: a source with no group of its own (small, or
+    // without training ham) is one of the small sources.
+    let mut probes_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, d) in probes.iter().enumerate() {
+        let group = match sizes.get(d.source.as_str()) {
+            Some(n) if *n >= min_source => d.source.as_str(),
+            _ => "(small sources)",
+        };
+        probes_of.entry(group).or_default().push(i);
+    }
     let mut oof = vec![0.0; docs.len()];
     let mut known_oof = vec![0usize; docs.len()];
-    // Trains without the documents `held` (sorted indices) and scores them.
-    let mut hold_out = |held: &[usize]| {
+    let mut probe_oof = vec![0.0; probes.len()];
+    let mut probe_known = vec![0usize; probes.len()];
+    // Trains without the documents `held` (sorted indices) and scores them
+    // and the probes `probing`.
+    let mut hold_out = |held: &[usize], probing: &[usize]| {
         let train_docs = docs
             .iter()
             .enumerate()
@@ -352,35 +445,50 @@ fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
             oof[i] = probability(&vocab, &fit, &docs[i]);
             known_oof[i] = known(&vocab, &fit, &docs[i]);
         }
+        for &i in probing {
+            probe_oof[i] = probability(&vocab, &fit, &probes[i]);
+            probe_known[i] = known(&vocab, &fit, &probes[i]);
+        }
     };
-    for held in members.values() {
-        hold_out(held);
+    for (group, held) in &members {
+        hold_out(held, probes_of.get(group).map_or(&[], Vec::as_slice));
     }
     const SPAM_FOLDS: usize = 5;
     let spam_idx: Vec<usize> = (0..docs.len()).filter(|i| docs[*i].spam).collect();
     for f in 0..SPAM_FOLDS {
-        let held: Vec<usize> = spam_idx.iter().copied().skip(f).step_by(SPAM_FOLDS).collect();
-        hold_out(&held);
+        let held: Vec<usize> = spam_idx
+            .iter()
+            .copied()
+            .filter(|i| docs[*i].message % SPAM_FOLDS == f)
+            .collect();
+        hold_out(&held, &[]);
     }
-    let flagged_in = |held: &[usize], t: f64| held.iter().filter(|i| oof[**i] >= t).count();
+    // Judged on the messages as written.
+    let written = |i: &&usize| docs[**i].rendition.is_none();
+    let flagged_in = |held: &[usize], t: f64| held.iter().filter(written).filter(|i| oof[**i] >= t).count();
     let mut report = String::new();
     let (nh, ns) = (
-        docs.iter().filter(|d| !d.spam).count(),
-        docs.iter().filter(|d| d.spam).count(),
+        docs.iter().filter(|d| !d.spam && d.rendition.is_none()).count(),
+        docs.iter().filter(|d| d.spam && d.rendition.is_none()).count(),
     );
     let _ = writeln!(
         report,
         "# Grouped cross-validation: each of {} ham sources (>= {min_source} messages; smaller ones together) scored by a model trained without it; spam in {SPAM_FOLDS} folds:",
         members.len()
     );
-    let scored: Vec<(f64, bool)> = oof.iter().copied().zip(docs.iter().map(|d| d.spam)).collect();
+    let scored: Vec<(f64, bool)> = oof
+        .iter()
+        .zip(docs)
+        .filter(|(_, d)| d.rendition.is_none())
+        .map(|(p, d)| (*p, d.spam))
+        .collect();
     let _ = writeln!(report, "#   AUC {:.5}", auc(&scored));
     for t in &a.thresholds {
         let fp = scored.iter().filter(|(p, s)| !s && *p >= *t).count();
         let tp = scored.iter().filter(|(p, s)| *s && *p >= *t).count();
         let mut worst = (0.0, "");
         for (g, held) in &members {
-            let rate = flagged_in(held, *t) as f64 / held.len().max(1) as f64;
+            let rate = flagged_in(held, *t) as f64 / held.iter().filter(written).count().max(1) as f64;
             if rate > worst.0 {
                 worst = (rate, g);
             }
@@ -394,17 +502,39 @@ fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
             worst.1
         );
     }
+    if !probes.is_empty() {
+        let n = probes.len();
+        let _ = writeln!(
+            report,
+            "# The same ham rendered as windows-1252 quoted-printable HTML ({n} plain-text messages; a format never trained on), each scored by the model without its source:"
+        );
+        for t in &a.thresholds {
+            let fp = probe_oof.iter().filter(|p| **p >= *t).count();
+            let _ = writeln!(
+                report,
+                "#   p >= {t:<6} rendered ham flagged {fp:>4}/{n} ({:.2} %)",
+                100.0 * fp as f64 / n as f64
+            );
+        }
+    }
     let t = a.source_threshold;
     let mut line = format!("#   ham flagged at p >= {t} by source:");
     for (g, held) in &members {
-        let _ = write!(line, " {g} {}/{};", flagged_in(held, t), held.len());
+        let n = held.iter().filter(written).count();
+        let _ = write!(line, " {g} {}/{n};", flagged_in(held, t));
     }
     let _ = writeln!(report, "{}", line.trim_end_matches(';'));
     if let Some(path) = &a.oof {
         let mut out = String::new();
         for ((d, p), k) in docs.iter().zip(&oof).zip(&known_oof) {
+            if d.rendition.is_some() {
+                continue;
+            }
             let label = if d.spam { "spam" } else { "ham" };
             let _ = writeln!(out, "{}\t{}\t{label}\t{p:.6}\t{k}", d.name, d.source);
+        }
+        for ((d, p), k) in probes.iter().zip(&probe_oof).zip(&probe_known) {
+            let _ = writeln!(out, "{}\t{}\trendered-ham\t{p:.6}\t{k}", d.name, d.source);
         }
         if let Err(e) = std::fs::write(path, out) {
             eprintln!("mailward-train: writing {}: {e}", path.display());
@@ -415,14 +545,16 @@ fn group_cross_validate(docs: &[Doc], min_source: usize, a: &Args) -> String {
 
 fn main() -> Result<()> {
     let a = Args::parse();
-    let mut docs = load(&a.ham, false, &a.drop)?;
-    docs.extend(load(&a.spam, true, &a.drop)?);
-    let n_ham = docs.iter().filter(|d| !d.spam).count();
-    let n_spam = docs.len() - n_ham;
+    let rendered_out = a.rendered_out.as_deref();
+    let (mut docs, probes) = load(&a.ham, false, &a.drop, a.renditions, rendered_out)?;
+    docs.extend(load(&a.spam, true, &a.drop, false, None)?.0);
+    let n_ham = docs.iter().filter(|d| !d.spam && d.rendition.is_none()).count();
+    let n_rendered = docs.iter().filter(|d| d.rendition.is_some()).count();
+    let n_spam = docs.iter().filter(|d| d.spam).count();
     if n_ham == 0 || n_spam == 0 {
         bail!("need both ham ({n_ham}) and spam ({n_spam}) messages");
     }
-    eprintln!("{n_ham} ham, {n_spam} spam messages");
+    eprintln!("{n_ham} ham ({n_rendered} renditions), {n_spam} spam messages");
     let cv = match a.cv {
         Some(k) if k >= 2 => {
             let r = cross_validate(&docs, k, &a);
@@ -434,7 +566,7 @@ fn main() -> Result<()> {
     };
     let cv = match a.group_cv {
         Some(min) => {
-            let r = group_cross_validate(&docs, min.max(1), &a);
+            let r = group_cross_validate(&docs, &probes, min.max(1), &a);
             eprint!("{r}");
             cv + &r
         }
@@ -463,7 +595,7 @@ fn main() -> Result<()> {
     );
     let _ = writeln!(
         text,
-        "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{}{}{}{} --out {}",
+        "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{}{}{}{}{} --out {}",
         a.ham
             .iter()
             .map(|p| format!("$C/{}", name_of(p)))
@@ -480,6 +612,7 @@ fn main() -> Result<()> {
         a.prune,
         a.max_iter,
         if a.fit_bias { " --fit-bias" } else { "" },
+        if a.renditions { " --renditions" } else { "" },
         a.cv.map_or(String::new(), |k| format!(" --cv {k}")),
         a.group_cv.map_or(String::new(), |k| format!(" --group-cv {k}")),
         if a.drop.is_empty() {
@@ -499,7 +632,12 @@ fn main() -> Result<()> {
     let _ = writeln!(text, "#   (C=$(scripts/fetch-corpus.sh))");
     let _ = writeln!(
         text,
-        "# Trained on {n_ham} ham and {n_spam} spam; vocabulary {} features (df >= {}), {} kept (|w| >= {}), {} L-BFGS iterations.",
+        "# Trained on {n_ham} ham{} and {n_spam} spam; vocabulary {} features (df >= {}), {} kept (|w| >= {}), {} L-BFGS iterations.",
+        if n_rendered > 0 {
+            format!(" (and {n_rendered} renditions of it; a message and its renditions weigh one message)")
+        } else {
+            String::new()
+        },
         vocab.len(),
         a.min_df,
         kept.len(),
