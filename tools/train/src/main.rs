@@ -53,7 +53,8 @@ struct Args {
     #[arg(long, value_name = "MIN_SOURCE")]
     group_cv: Option<usize>,
     /// Feature families the model leaves out (w = visible-text words; b s
-    /// f h x m t u r i o = the tokenizer's prefixes).
+    /// f h x m t u r i o = the tokenizer's prefixes), or features by a
+    /// longer prefix (`f!tld:`).
     #[arg(long, value_delimiter = ',')]
     drop: Vec<String>,
     /// L2 penalty.
@@ -136,7 +137,11 @@ impl Doc {
         let features = set
             .into_iter()
             .filter(|t| !t.contains(['\t', '\n', '\r']))
-            .filter(|t| !drop.iter().any(|d| d == family(t)))
+            .filter(|t| {
+                !drop
+                    .iter()
+                    .any(|d| d == family(t) || d.len() > 1 && t.starts_with(d.as_str()))
+            })
             .collect();
         Doc {
             name,
@@ -618,7 +623,7 @@ fn main() -> Result<()> {
         if a.drop.is_empty() {
             String::new()
         } else {
-            format!(" --drop {}", a.drop.join(","))
+            format!(" --drop '{}'", a.drop.join(","))
         } + &format!(
             " --thresholds {}",
             a.thresholds
