@@ -25,6 +25,7 @@ when a scan of DIR is given: a flagged ham costs the same in any format.
     C=$(scripts/fetch-corpus.sh)
     cargo run --release -p mailward-train -- --ham $C/easy-ham-1 --spam $C/spam-1 \\
         --l2 0.0001 --min-df 1 --prune 0.2 --renditions --group-cv 20 \\
+        --drop 'f!tld:,f!org:,u!tld:,f!reply-to-' \\
         --oof /tmp/oof.tsv --rendered-out /tmp/rendered
     mailward scan --offline --json $C/easy-ham-1 > /tmp/easy-ham-1.jsonl
     mailward scan --offline --json $C/spam-1 > /tmp/spam-1.jsonl
