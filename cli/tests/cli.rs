@@ -11,24 +11,39 @@ fn data(rel: &str) -> PathBuf {
 }
 
 fn mailward(args: &[&str]) -> Output {
+    let state = StateDir::new();
     Command::new(env!("CARGO_BIN_EXE_mailward"))
         .args(args)
         .env(
             "MAILWARD_CACHE_DIR",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
         )
-        .env("MAILWARD_STATE_DIR", state_dir())
+        .env("MAILWARD_STATE_DIR", &state.0)
         .output()
         .expect("mailward runs")
 }
 
 /// A state directory of its own for each command a test runs (tests never
 /// touch the user's own state file, and commands of tests running in
-/// parallel never wait for each other's lock on the embedded store).
-fn state_dir() -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::env::temp_dir().join(format!("mailward-cli-test-state-{}-{n}", std::process::id()))
+/// parallel never wait for each other's lock on the embedded store),
+/// under Cargo's temporary directory for tests, removed when dropped.
+struct StateDir(PathBuf);
+
+impl StateDir {
+    fn new() -> StateDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        StateDir(
+            Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("mailward-cli-test-state-{}-{n}", std::process::id())),
+        )
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -55,6 +70,7 @@ fn check_rejects_the_seed_mail_with_exit_code_12() {
 #[test]
 fn check_json_and_stdin() {
     let ham = std::fs::read(data("ham/lunch.eml")).unwrap();
+    let state = StateDir::new();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailward"))
         .args([
             "check",
@@ -70,7 +86,7 @@ fn check_json_and_stdin() {
             "MAILWARD_CACHE_DIR",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
         )
-        .env("MAILWARD_STATE_DIR", state_dir())
+        .env("MAILWARD_STATE_DIR", &state.0)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
