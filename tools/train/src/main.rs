@@ -313,6 +313,23 @@ fn probability(vocab: &[String], fit: &Fit, d: &Doc) -> f64 {
     1.0 / (1.0 + (-fit.logit(e)).exp())
 }
 
+/// The (probability, is spam) pairs of the messages as written: what
+/// cross-validation judges (renditions only help the fit).
+fn written_scores(probabilities: &[f64], docs: &[Doc]) -> Vec<(f64, bool)> {
+    probabilities
+        .iter()
+        .zip(docs)
+        .filter(|(_, d)| d.rendition.is_none())
+        .map(|(p, d)| (*p, d.spam))
+        .collect()
+}
+
+/// How many of `scored` are ham, and how many spam.
+fn class_sizes(scored: &[(f64, bool)]) -> (usize, usize) {
+    let spam = scored.iter().filter(|(_, s)| *s).count();
+    (scored.len() - spam, spam)
+}
+
 /// Area under the ROC curve of (probability, is spam) pairs.
 fn auc(scored: &[(f64, bool)]) -> f64 {
     let mut v = scored.to_vec();
@@ -342,8 +359,6 @@ fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
     // Fold = the message's position within its class, modulo k (files
     // are sorted); renditions go with their message.
     let fold: Vec<usize> = docs.iter().map(|d| d.message % k).collect();
-    let nh = docs.iter().filter(|d| !d.spam && d.rendition.is_none()).count();
-    let ns = docs.iter().filter(|d| d.spam && d.rendition.is_none()).count();
     let mut oof = vec![0.0; docs.len()];
     for f in 0..k {
         let train_docs = docs
@@ -358,13 +373,8 @@ fn cross_validate(docs: &[Doc], k: usize, a: &Args) -> String {
             }
         }
     }
-    // Judged on the messages as written.
-    let scored: Vec<(f64, bool)> = oof
-        .iter()
-        .zip(docs)
-        .filter(|(_, d)| d.rendition.is_none())
-        .map(|(p, d)| (*p, d.spam))
-        .collect();
+    let scored = written_scores(&oof, docs);
+    let (nh, ns) = class_sizes(&scored);
     let _ = writeln!(
         report,
         "# {k}-fold cross-validation on the training data (out-of-fold):"
@@ -472,21 +482,13 @@ fn group_cross_validate(docs: &[Doc], probes: &[Doc], min_source: usize, a: &Arg
     let written = |i: &&usize| docs[**i].rendition.is_none();
     let flagged_in = |held: &[usize], t: f64| held.iter().filter(written).filter(|i| oof[**i] >= t).count();
     let mut report = String::new();
-    let (nh, ns) = (
-        docs.iter().filter(|d| !d.spam && d.rendition.is_none()).count(),
-        docs.iter().filter(|d| d.spam && d.rendition.is_none()).count(),
-    );
     let _ = writeln!(
         report,
         "# Grouped cross-validation: each of {} ham sources (>= {min_source} messages; smaller ones together) scored by a model trained without it; spam in {SPAM_FOLDS} folds:",
         members.len()
     );
-    let scored: Vec<(f64, bool)> = oof
-        .iter()
-        .zip(docs)
-        .filter(|(_, d)| d.rendition.is_none())
-        .map(|(p, d)| (*p, d.spam))
-        .collect();
+    let scored = written_scores(&oof, docs);
+    let (nh, ns) = class_sizes(&scored);
     let _ = writeln!(report, "#   AUC {:.5}", auc(&scored));
     for t in &a.thresholds {
         let fp = scored.iter().filter(|(p, s)| !s && *p >= *t).count();
