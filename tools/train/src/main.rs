@@ -196,8 +196,8 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// The messages of `paths`; with `renditions`, each plain-text one also in
 /// the trained renditions' formats. The second list is the probes: every
-/// plain-text message rendered as [`Rendition::HtmlQp1252`], never
-/// trained on.
+/// plain-text ham rendered as [`Rendition::HtmlQp1252`], never trained on
+/// (none for spam).
 fn load(
     paths: &[PathBuf],
     spam: bool,
@@ -220,7 +220,12 @@ fn load(
             d.rendition = Some(r);
             Some((d, raw))
         };
-        if let Some((mut d, raw)) = rendered(Rendition::HtmlQp1252) {
+        let probe = if spam {
+            None
+        } else {
+            rendered(Rendition::HtmlQp1252)
+        };
+        if let Some((mut d, raw)) = probe {
             if let (Some(dir), Some(file)) = (rendered_out, f.file_name()) {
                 let path = dir.join(file);
                 std::fs::write(&path, raw).with_context(|| format!("writing {}", path.display()))?;
