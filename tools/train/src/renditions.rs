@@ -78,9 +78,8 @@ pub fn render(msg: &Message<'_>, r: Rendition) -> Option<Vec<u8>> {
             quoted_printable(&latin1(&text))
         }
         Rendition::Alternative => {
-            let _ = write!(
-                out_str(&mut out),
-                "Content-Type: multipart/alternative;\n\tboundary=\"{BOUNDARY}\"\n"
+            out.extend_from_slice(
+                format!("Content-Type: multipart/alternative;\n\tboundary=\"{BOUNDARY}\"\n").as_bytes(),
             );
             let mut b = format!(
                 "This is a multi-part message in MIME format.\n\n--{BOUNDARY}\nContent-Type: text/plain; charset=\"windows-1252\"\nContent-Transfer-Encoding: quoted-printable\n\n"
@@ -110,18 +109,6 @@ pub fn render(msg: &Message<'_>, r: Rendition) -> Option<Vec<u8>> {
     out.push(b'\n');
     out.extend_from_slice(body.as_bytes());
     Some(out)
-}
-
-/// Lets `write!` append text to a byte buffer.
-fn out_str(out: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
-    struct W<'a>(&'a mut Vec<u8>);
-    impl std::fmt::Write for W<'_> {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            self.0.extend_from_slice(s.as_bytes());
-            Ok(())
-        }
-    }
-    W(out)
 }
 
 /// `text` in Latin-1 (a character outside it becomes `?`).
