@@ -428,15 +428,35 @@ pub fn collapse_whitespace_into(out: &mut String, text: &str) {
     out.push_str(&text[start..]);
 }
 
+/// Whether [`collapse_whitespace_into`] would change `text`: it has a
+/// whitespace character other than a space, or two in a row (the same
+/// Unicode whitespace, decoding only non-ASCII characters).
+fn needs_collapse(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let (mut after_space, mut i) = (false, 0);
+    while i < bytes.len() {
+        let (space, other, len) = match bytes[i] {
+            b' ' => (true, false, 1),
+            b'\t'..=b'\r' => (true, true, 1),
+            b if b < 0x80 => (false, false, 1),
+            _ => {
+                let c = text[i..].chars().next().unwrap_or(' ');
+                (c.is_whitespace(), true, c.len_utf8())
+            }
+        };
+        if space && (other || after_space) {
+            return true;
+        }
+        after_space = space;
+        i += len;
+    }
+    false
+}
+
 /// Collapses whitespace runs to one space; used to normalise text for
 /// body rules.
 pub fn collapse_whitespace(text: &str) -> Cow<'_, str> {
-    let needs = text
-        .as_bytes()
-        .windows(2)
-        .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace())
-        || text.bytes().any(|b| b.is_ascii_whitespace() && b != b' ');
-    if !needs {
+    if !needs_collapse(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -526,6 +546,18 @@ mod tests {
             collapse_whitespace_into(&mut got, text);
             reference(&mut want, text);
             assert_eq!(got, want, "{text:?}");
+            // The copy-free path decides alike: a no-break space or a
+            // vertical tab alone is still collapsed to a space.
+            let mut alone = String::new();
+            reference(&mut alone, text);
+            assert_eq!(collapse_whitespace(text), alone, "{text:?}");
         }
+        for text in ["a\u{a0}b", "a\u{b}b", "a\u{3000}b", "\u{2028}"] {
+            let mut want = String::new();
+            reference(&mut want, text);
+            assert_eq!(collapse_whitespace(text), want, "{text:?}");
+        }
+        assert!(matches!(collapse_whitespace(" a b "), Cow::Borrowed(_)));
+        assert!(matches!(collapse_whitespace("déjà vu"), Cow::Borrowed(_)));
     }
 }
