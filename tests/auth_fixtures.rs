@@ -214,7 +214,7 @@ pub fn arc_seal(message: &[u8], sealer: &TestKey, authserv_id: &str, zone: &Zone
     });
     let from = Message::parse(message)
         .from()
-        .map(|m| m.address)
+        .map(|m| m.address.clone())
         .unwrap_or_default();
     let results = AuthenticationResults::new(authserv_id).with_dkim_results(&dkim, &from);
     let set = ArcSealer::from_key(rsa_key(der))

@@ -218,11 +218,11 @@ impl<'a> Message<'a> {
         self.header_text("Subject")
     }
 
-    /// The first mailbox of the first From field.
-    pub fn from(&self) -> Option<Mailbox> {
+    /// The first mailbox of the first From field (parsed once).
+    pub fn from(&self) -> Option<&Mailbox> {
         self.from
             .get_or_init(|| self.mailboxes("From").into_iter().next())
-            .clone()
+            .as_ref()
     }
 
     /// The mailboxes of the first field called `name` (From, Reply-To,
