@@ -392,6 +392,38 @@ fn trim_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// What the character at byte `i` of `text` is to whitespace collapsing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Blank {
+    /// Not whitespace.
+    No,
+    /// U+0020, which a collapse keeps as it is when it stands alone.
+    Space,
+    /// Any other whitespace (`char::is_whitespace`).
+    Other,
+}
+
+/// The kind and byte length of the character at byte `i` of `text` (a
+/// character boundary); only non-ASCII characters are decoded.
+#[inline]
+fn blank_at(text: &str, i: usize) -> (Blank, usize) {
+    match text.as_bytes()[i] {
+        b' ' => (Blank::Space, 1),
+        // U+0009..U+000D, the other ASCII White_Space characters.
+        b'\t'..=b'\r' => (Blank::Other, 1),
+        b if b < 0x80 => (Blank::No, 1),
+        _ => {
+            let c = text[i..].chars().next().unwrap_or(' ');
+            let kind = if c.is_whitespace() {
+                Blank::Other
+            } else {
+                Blank::No
+            };
+            (kind, c.len_utf8())
+        }
+    }
+}
+
 /// Appends `text` to `out` with whitespace runs collapsed to one space
 /// (a run at the start of `text` joins a space already ending `out`).
 /// Whitespace is Unicode's (`char::is_whitespace`); the text between runs
@@ -399,20 +431,11 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 pub fn collapse_whitespace_into(out: &mut String, text: &str) {
     out.reserve(text.len());
     let mut in_space = out.ends_with(' ');
-    let bytes = text.as_bytes();
     // `start..i` is the pending run of non-whitespace.
     let (mut start, mut i) = (0, 0);
-    while i < bytes.len() {
-        let (space, len) = match bytes[i] {
-            // U+0009..U+000D and U+0020, the ASCII White_Space characters.
-            b'\t'..=b'\r' | b' ' => (true, 1),
-            b if b < 0x80 => (false, 1),
-            _ => {
-                let c = text[i..].chars().next().unwrap_or(' ');
-                (c.is_whitespace(), c.len_utf8())
-            }
-        };
-        if space {
+    while i < text.len() {
+        let (kind, len) = blank_at(text, i);
+        if kind != Blank::No {
             if start < i {
                 out.push_str(&text[start..i]);
                 in_space = false;
@@ -429,25 +452,15 @@ pub fn collapse_whitespace_into(out: &mut String, text: &str) {
 }
 
 /// Whether [`collapse_whitespace_into`] would change `text`: it has a
-/// whitespace character other than a space, or two in a row (the same
-/// Unicode whitespace, decoding only non-ASCII characters).
+/// whitespace character other than a space, or two in a row.
 fn needs_collapse(text: &str) -> bool {
-    let bytes = text.as_bytes();
     let (mut after_space, mut i) = (false, 0);
-    while i < bytes.len() {
-        let (space, other, len) = match bytes[i] {
-            b' ' => (true, false, 1),
-            b'\t'..=b'\r' => (true, true, 1),
-            b if b < 0x80 => (false, false, 1),
-            _ => {
-                let c = text[i..].chars().next().unwrap_or(' ');
-                (c.is_whitespace(), true, c.len_utf8())
-            }
-        };
-        if space && (other || after_space) {
+    while i < text.len() {
+        let (kind, len) = blank_at(text, i);
+        if kind == Blank::Other || kind == Blank::Space && after_space {
             return true;
         }
-        after_space = space;
+        after_space = kind == Blank::Space;
         i += len;
     }
     false
