@@ -58,9 +58,38 @@ pub fn source(msg: &Message<'_>) -> String {
     }
 }
 
+/// How grouped cross-validation splits the spam into folds.
+///
+/// The corpus numbers its files in arrival order, and spam comes in
+/// campaigns of near-copies sent over a few days. Interleaved folds put
+/// copies of one campaign on both sides of a split, so a held-out spam is
+/// often scored by a model that trained on its twin; blocks hold out a
+/// stretch of arrivals, closer to service, where the spam is newer than
+/// the training. On easy-ham-1 + spam-1 (pack 0.11.0's settings) blocks
+/// catch 76.4 % of the spam at p >= 0.99 where interleaved folds catch
+/// 83.2 %.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum SpamFolds {
+    /// The k-th spam message is in fold k mod `folds`.
+    Interleaved,
+    /// `folds` runs of consecutive messages, of sizes differing by one at
+    /// most.
+    Blocks,
+}
+
+impl SpamFolds {
+    /// The fold, below `folds`, of the `message`-th of `n` spam messages.
+    pub fn fold(self, message: usize, n: usize, folds: usize) -> usize {
+        match self {
+            SpamFolds::Interleaved => message % folds,
+            SpamFolds::Blocks => message * folds / n.max(1),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::source;
+    use super::{SpamFolds, source};
 
     #[test]
     fn list_identity_wins_over_the_from_domain() {
@@ -81,6 +110,27 @@ mod tests {
         for (raw, want) in cases {
             let msg = mailward_core::message::Message::parse(raw.as_bytes());
             assert_eq!(source(&msg), *want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn spam_folds_split_every_message_once_in_near_equal_folds() {
+        for n in [5usize, 7, 500, 501] {
+            for kind in [SpamFolds::Interleaved, SpamFolds::Blocks] {
+                let folds: Vec<usize> = (0..n).map(|m| kind.fold(m, n, 5)).collect();
+                let sizes: Vec<usize> = (0..5)
+                    .map(|f| folds.iter().filter(|x| **x == f).count())
+                    .collect();
+                assert_eq!(sizes.iter().sum::<usize>(), n, "{kind:?} {n}");
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(hi - lo <= 1, "{kind:?} {n}: {sizes:?}");
+                if kind == SpamFolds::Blocks {
+                    // Runs of consecutive messages: the fold never goes back.
+                    assert!(folds.windows(2).all(|w| w[0] <= w[1]), "{n}: {folds:?}");
+                } else {
+                    assert_eq!(folds[..5], [0, 1, 2, 3, 4]);
+                }
+            }
         }
     }
 }

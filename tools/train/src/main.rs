@@ -22,6 +22,7 @@ mod renditions;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use groups::SpamFolds;
 use lr::{Example, Fit, Params};
 use mailward_core::checks::classifier::{TOKENIZER_VERSION, features};
 use mailward_core::message::Message;
@@ -105,6 +106,10 @@ struct Args {
     /// pipeline's scores for them (`scripts/simulate-bands.py`).
     #[arg(long, requires = "oof")]
     rendered_out: Option<PathBuf>,
+    /// How grouped cross-validation splits the spam into its folds; see
+    /// [`SpamFolds`].
+    #[arg(long, value_enum, default_value_t = SpamFolds::Interleaved)]
+    spam_folds: SpamFolds,
 }
 
 /// One tokenized message.
@@ -475,11 +480,13 @@ fn group_cross_validate(docs: &[Doc], probes: &[Doc], min_source: usize, a: &Arg
     }
     const SPAM_FOLDS: usize = 5;
     let spam_idx: Vec<usize> = (0..docs.len()).filter(|i| docs[*i].spam).collect();
+    let n_spam = spam_idx.iter().map(|i| docs[*i].message + 1).max().unwrap_or(0);
+    let fold = |message: usize| a.spam_folds.fold(message, n_spam, SPAM_FOLDS);
     for f in 0..SPAM_FOLDS {
         let held: Vec<usize> = spam_idx
             .iter()
             .copied()
-            .filter(|i| docs[*i].message % SPAM_FOLDS == f)
+            .filter(|i| fold(docs[*i].message) == f)
             .collect();
         hold_out(&held, &[]);
     }
@@ -626,7 +633,14 @@ fn main() -> Result<()> {
         if a.fit_bias { " --fit-bias" } else { "" },
         if a.renditions { " --renditions" } else { "" },
         a.cv.map_or(String::new(), |k| format!(" --cv {k}")),
-        a.group_cv.map_or(String::new(), |k| format!(" --group-cv {k}")),
+        a.group_cv.map_or(String::new(), |k| format!(
+            " --group-cv {k}{}",
+            if a.spam_folds == SpamFolds::Blocks {
+                " --spam-folds blocks"
+            } else {
+                ""
+            }
+        )),
         if a.drop.is_empty() {
             String::new()
         } else {
