@@ -496,8 +496,13 @@ fn group_cross_validate(docs: &[Doc], probes: &[Doc], min_source: usize, a: &Arg
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "# Grouped cross-validation: each of {} ham sources (>= {min_source} messages; smaller ones together) scored by a model trained without it; spam in {SPAM_FOLDS} folds:",
-        members.len()
+        "# Grouped cross-validation: each of {} ham sources (>= {min_source} messages; smaller ones together) scored by a model trained without it; spam in {SPAM_FOLDS} folds{}:",
+        members.len(),
+        if a.spam_folds == SpamFolds::Blocks {
+            " of consecutive files"
+        } else {
+            ""
+        }
     );
     let scored = written_scores(&oof, docs);
     let (nh, ns) = class_sizes(&scored);
