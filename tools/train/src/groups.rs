@@ -60,7 +60,7 @@ pub fn source(msg: &Message<'_>) -> String {
 
 /// How grouped cross-validation splits the spam into folds.
 ///
-/// The corpus numbers its files in arrival order, and spam comes in
+/// The corpus numbers its files roughly in arrival order, and spam comes in
 /// campaigns of near-copies sent over a few days. Interleaved folds put
 /// copies of one campaign on both sides of a split, so a held-out spam is
 /// often scored by a model that trained on its twin; blocks hold out a
