@@ -62,8 +62,8 @@ pub fn source(msg: &Message<'_>) -> String {
 ///
 /// The corpus numbers its files roughly in arrival order, and spam comes in
 /// campaigns of near-copies sent over a few days. Interleaved folds put
-/// copies of one campaign on both sides of a split, so a held-out spam is
-/// often scored by a model that trained on its twin; blocks hold out a
+/// copies of one campaign on both sides of a split, so a held-out spam may be
+/// scored by a model that trained on its twin; blocks hold out a
 /// stretch of arrivals, closer to service, where the spam is newer than
 /// the training. On easy-ham-1 + spam-1 (pack 0.11.0's settings) blocks
 /// catch 76.4 % of the spam at p >= 0.99 where interleaved folds catch
