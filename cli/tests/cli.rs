@@ -10,14 +10,20 @@ fn data(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// The `mailward` binary with the tests' shared compile cache.
+fn mailward_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailward"));
+    command.env(
+        "MAILWARD_CACHE_DIR",
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
+    );
+    command
+}
+
 fn mailward(args: &[&str]) -> Output {
     let state = StateDir::new();
-    Command::new(env!("CARGO_BIN_EXE_mailward"))
+    mailward_command()
         .args(args)
-        .env(
-            "MAILWARD_CACHE_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
-        )
         .env("MAILWARD_STATE_DIR", &state.0)
         .output()
         .expect("mailward runs")
@@ -71,7 +77,7 @@ fn check_rejects_the_seed_mail_with_exit_code_12() {
 fn check_json_and_stdin() {
     let ham = std::fs::read(data("ham/lunch.eml")).unwrap();
     let state = StateDir::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailward"))
+    let mut child = mailward_command()
         .args([
             "check",
             "-",
@@ -82,10 +88,6 @@ fn check_json_and_stdin() {
             "--ip",
             "192.0.2.9",
         ])
-        .env(
-            "MAILWARD_CACHE_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
-        )
         .env("MAILWARD_STATE_DIR", &state.0)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -608,7 +610,7 @@ fn rules_watch_follows_the_directory_sighup_and_the_cli() {
     std::fs::create_dir_all(&incoming).unwrap();
     let v1 = mailward_fixtures::default_version();
     let v2 = mailward_fixtures::v2_version();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailward"))
+    let mut child = mailward_command()
         .args([
             "rules",
             "watch",
@@ -619,10 +621,6 @@ fn rules_watch_follows_the_directory_sighup_and_the_cli() {
             "--interval-ms",
             "100",
         ])
-        .env(
-            "MAILWARD_CACHE_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache"),
-        )
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
