@@ -18,6 +18,8 @@
 //! a message and its renditions one message's weight together, so the
 //! ham/spam balance (and the fixed bias) stay as they were.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use mail_parser::MimeHeaders;
 use mailward_core::message::Message;
 use std::fmt::Write as _;
@@ -195,22 +197,13 @@ fn quoted_printable(bytes: &[u8]) -> String {
 
 /// Base64 in lines of 76 characters.
 fn base64_lines(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + bytes.len() / 57 + 4);
-    for (i, chunk) in bytes.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
+    let encoded = STANDARD.encode(bytes);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 76 + 1);
+    for (i, c) in encoded.chars().enumerate() {
+        if i > 0 && i % 76 == 0 {
             out.push('\n');
         }
-        let v = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(ALPHABET[(v >> (18 - 6 * k)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
+        out.push(c);
     }
     out.push('\n');
     out
@@ -277,5 +270,8 @@ mod tests {
         assert_eq!(base64_lines(b"Man"), "TWFu\n");
         assert_eq!(base64_lines(b"Ma"), "TWE=\n");
         assert_eq!(base64_lines(b"M"), "TQ==\n");
+        // 57 bytes fill one 76-character line; the 58th starts another.
+        assert_eq!(base64_lines(&[0; 57]), "A".repeat(76) + "\n");
+        assert_eq!(base64_lines(&[0; 58]), "A".repeat(76) + "\nAA==\n");
     }
 }
