@@ -6,10 +6,11 @@
 //! (on-disk) store, and a virtual clock that moves `--clock-step` seconds
 //! per message; `--users N` spreads the messages over N accounts.
 
-use crate::{EnvelopeArgs, PackArgs, corpus};
+use crate::{EnvelopeArgs, PackArgs};
 use anyhow::{Result, bail};
 use clap::Args;
 use mailward_core::{Action, Envelope, ResolverEnv};
+use mailward_corpus as corpus;
 use mailward_host::{Clock, CoreState, EmbeddedStore, ManualClock, StateStore};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -9,7 +9,6 @@
 
 mod bench;
 mod config;
-mod corpus;
 mod output;
 mod pack_cmd;
 mod replay;
@@ -433,7 +432,7 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
         Some(p) if p.as_os_str() == "-" => read_stdin()?,
         Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
     };
-    let message = corpus::messages_in(std::path::Path::new("-"), message)
+    let message = mailward_corpus::messages_in(std::path::Path::new("-"), message)
         .into_iter()
         .next()
         .map(|i| i.bytes)
@@ -492,7 +491,7 @@ fn info(a: PackArgs) -> Result<ExitCode> {
 }
 
 fn scan(a: ScanArgs) -> Result<ExitCode> {
-    let files = corpus::files(&a.paths)?;
+    let files = mailward_corpus::files(&a.paths)?;
     if files.is_empty() {
         bail!("no files under {:?}", a.paths);
     }

@@ -1,10 +1,10 @@
 //! Printing verdicts, and the `scan` runner.
 
 use crate::EnvelopeArgs;
-use crate::corpus;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use mailward_core::{Action, Verdict};
+use mailward_corpus as corpus;
 use mailward_host::{FailPolicy, Sandbox};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

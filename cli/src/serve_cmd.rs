@@ -179,7 +179,7 @@ pub fn bench_serve(a: BenchServeArgs) -> Result<ExitCode> {
     let file = a.pack.file()?;
     let mut config = file.serve_config(Some("127.0.0.1:0"), Some("127.0.0.1:0"))?;
     config.max_connections = config.max_connections.max(a.milter_sessions + 8);
-    let items = crate::corpus::read_all(&a.paths)?;
+    let items = mailward_corpus::read_all(&a.paths)?;
     if items.is_empty() {
         bail!("no messages under the given paths");
     }

@@ -1,7 +1,25 @@
-//! Reading messages from files, directories and mbox files.
+//! Reading mail corpora: files, directories (walked recursively, so a
+//! Maildir's `cur/` and `new/` too) and mbox files.
+//!
+//! Used by `mailward scan`, `check`, `bench`, `serve --send` and by the
+//! classifier's trainer (`mailward-train`), so a site can train on the
+//! same exports it scans.
 
-use anyhow::{Context, Result};
+use std::io;
 use std::path::{Path, PathBuf};
+
+/// A file or directory that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {}: {source}", path.display())]
+pub struct Error {
+    /// What was being done: `reading` or `listing`.
+    pub what: &'static str,
+    /// The path it was done to.
+    pub path: PathBuf,
+    /// Why it failed.
+    #[source]
+    pub source: io::Error,
+}
 
 /// One message and where it came from.
 #[derive(Debug)]
@@ -12,8 +30,9 @@ pub struct Item {
     pub bytes: Vec<u8>,
 }
 
-/// Every file under `paths` (directories walked recursively, sorted).
-pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Every file under `paths` (directories walked recursively, sorted; names
+/// starting with `.` skipped).
+pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     for p in paths {
         walk(p, &mut out)?;
@@ -21,11 +40,16 @@ pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let err = |what, source| Error {
+        what,
+        path: p.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(p).map_err(|e| err("reading", e))?;
     if meta.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-            .with_context(|| format!("listing {}", p.display()))?
+            .map_err(|e| err("listing", e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|e| {
                 !e.file_name()
@@ -105,12 +129,21 @@ pub fn messages_in(path: &Path, bytes: Vec<u8>) -> Vec<Item> {
         .collect()
 }
 
+/// The messages of one file ([`messages_in`] after reading it).
+pub fn read_file(path: &Path) -> Result<Vec<Item>, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error {
+        what: "reading",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(messages_in(path, bytes))
+}
+
 /// Reads every message under `paths`.
-pub fn read_all(paths: &[PathBuf]) -> Result<Vec<Item>> {
+pub fn read_all(paths: &[PathBuf]) -> Result<Vec<Item>, Error> {
     let mut out = Vec::new();
     for f in files(paths)? {
-        let bytes = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
-        out.extend(messages_in(&f, bytes));
+        out.extend(read_file(&f)?);
     }
     Ok(out)
 }
@@ -133,5 +166,16 @@ From b@example.com Fri Aug 23 01:02:03 2002\nSubject: two\n\nhi\n";
         assert_eq!(items[1].label, "box#2");
         let plain = messages_in(Path::new("m.eml"), b"Subject: x\n\nFrom here\n".to_vec());
         assert_eq!(plain.len(), 1);
+    }
+
+    #[test]
+    fn a_missing_path_names_itself() {
+        let e = files(&[PathBuf::from("/nonexistent/mailward-corpus")]).unwrap_err();
+        assert_eq!(e.what, "reading");
+        assert!(
+            e.to_string()
+                .starts_with("reading /nonexistent/mailward-corpus: "),
+            "{e}"
+        );
     }
 }
