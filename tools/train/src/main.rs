@@ -169,36 +169,6 @@ fn family(f: &str) -> &str {
     }
 }
 
-fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        walk(p, &mut out)?;
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
-    if meta.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        entries.sort();
-        for e in entries {
-            walk(&e, out)?;
-        }
-    } else {
-        out.push(p.to_path_buf());
-    }
-    Ok(())
-}
-
 /// The messages of `paths`; with `renditions`, each plain-text one also in
 /// the trained renditions' formats. The second list is the probes: every
 /// plain-text ham rendered as [`Rendition::HtmlQp1252`], never trained on
@@ -214,47 +184,54 @@ fn load(
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let (mut docs, mut probes) = (Vec::new(), Vec::new());
-    for (message, f) in files(paths)?.into_iter().enumerate() {
-        let raw = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
-        let msg = Message::parse(&raw);
-        let name = f.display().to_string();
-        let rendered = |r: Rendition| {
-            let raw = renditions::render(&msg, r)?;
-            let mut d = Doc::new(format!("{name}#{r:?}"), &Message::parse(&raw), spam, drop);
-            d.message = message;
-            d.rendition = Some(r);
-            Some((d, raw))
-        };
-        let probe = if spam {
-            None
-        } else {
-            rendered(Rendition::HtmlQp1252)
-        };
-        if let Some((mut d, raw)) = probe {
-            if let (Some(dir), Some(file)) = (rendered_out, f.file_name()) {
-                let path = dir.join(file);
-                std::fs::write(&path, raw).with_context(|| format!("writing {}", path.display()))?;
-                d.name = path.display().to_string();
+    // Files, directories (a Maildir too) and mbox files, one message at a
+    // time; `message` counts the class's messages.
+    let mut message = 0;
+    for f in mailward_corpus::files(paths)? {
+        for item in mailward_corpus::read_file(&f)? {
+            let raw = item.bytes;
+            let msg = Message::parse(&raw);
+            let name = item.label;
+            let rendered = |r: Rendition| {
+                let raw = renditions::render(&msg, r)?;
+                let mut d = Doc::new(format!("{name}#{r:?}"), &Message::parse(&raw), spam, drop);
+                d.message = message;
+                d.rendition = Some(r);
+                Some((d, raw))
+            };
+            let probe = if spam {
+                None
+            } else {
+                rendered(Rendition::HtmlQp1252)
+            };
+            if let Some((mut d, raw)) = probe {
+                // `box#3` for an mbox's third message: one file each.
+                if let (Some(dir), Some(file)) = (rendered_out, Path::new(&name).file_name()) {
+                    let path = dir.join(file);
+                    std::fs::write(&path, raw).with_context(|| format!("writing {}", path.display()))?;
+                    d.name = path.display().to_string();
+                }
+                probes.push(d);
             }
-            probes.push(d);
+            let extra: Vec<Doc> = if renditions {
+                renditions::TRAINED
+                    .iter()
+                    .filter_map(|r| rendered(*r).map(|(d, _)| d))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let mut d = Doc::new(name, &msg, spam, drop);
+            d.message = message;
+            let share = 1.0 / (1 + extra.len()) as f64;
+            d.weight = share;
+            docs.push(d);
+            docs.extend(extra.into_iter().map(|mut e| {
+                e.weight = share;
+                e
+            }));
+            message += 1;
         }
-        let extra: Vec<Doc> = if renditions {
-            renditions::TRAINED
-                .iter()
-                .filter_map(|r| rendered(*r).map(|(d, _)| d))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut d = Doc::new(name, &msg, spam, drop);
-        d.message = message;
-        let share = 1.0 / (1 + extra.len()) as f64;
-        d.weight = share;
-        docs.push(d);
-        docs.extend(extra.into_iter().map(|mut e| {
-            e.weight = share;
-            e
-        }));
     }
     Ok((docs, probes))
 }
@@ -686,4 +663,61 @@ fn main() -> Result<()> {
     std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("wrote {}", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load;
+    use std::path::PathBuf;
+
+    /// A site trains on its own exports: an mbox gives one training message
+    /// per mail, each with its renditions, and its probes get a file each.
+    #[test]
+    fn an_mbox_gives_one_message_per_mail() {
+        let dir = std::env::temp_dir().join(format!("mailward-train-mbox-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("maildir/cur")).unwrap();
+        let mbox = dir.join("ham.mbox");
+        std::fs::write(
+            &mbox,
+            "From alice@example.org Thu Aug 22 12:36:23 2002\nFrom: alice@example.org\nSubject: minutes\n\n\
+             The minutes of the meeting are attached.\n\
+             From bob@example.net Fri Aug 23 01:02:03 2002\nFrom: bob@example.net\nSubject: patch\n\n\
+             Here is the patch for the build.\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("maildir/cur/1.eml"),
+            "From: carol@example.com\nSubject: lunch\n\nLunch on Friday?\n",
+        )
+        .unwrap();
+        let rendered = dir.join("rendered");
+        let paths: Vec<PathBuf> = vec![mbox, dir.join("maildir")];
+        let (docs, probes) = load(&paths, false, &[], true, Some(&rendered)).unwrap();
+
+        let originals: Vec<_> = docs.iter().filter(|d| d.rendition.is_none()).collect();
+        let names: Vec<_> = originals
+            .iter()
+            .map(|d| d.name.rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(names, ["ham.mbox#1", "ham.mbox#2", "1.eml"]);
+        assert_eq!(originals.iter().map(|d| d.message).collect::<Vec<_>>(), [0, 1, 2]);
+        for m in 0..3 {
+            let weight: f64 = docs.iter().filter(|d| d.message == m).map(|d| d.weight).sum();
+            assert!(
+                (weight - 1.0).abs() < 1e-9,
+                "message {m} with its renditions weighs {weight}"
+            );
+        }
+        assert!(
+            originals[1].features.iter().any(|f| f == "patch"),
+            "{:?}",
+            originals[1].features
+        );
+        assert_eq!(probes.len(), 3);
+        for file in ["ham.mbox#1", "ham.mbox#2", "1.eml"] {
+            assert!(rendered.join(file).is_file(), "no rendered {file}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
