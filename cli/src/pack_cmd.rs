@@ -1,4 +1,5 @@
-//! `mailward pack`: keys, signatures and self-test suites of pack files.
+//! `mailward pack`: keys, signatures and self-test suites of pack files,
+//! and the built-in pack as a file.
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -31,6 +32,13 @@ pub enum PackCmd {
         public: Vec<String>,
         /// The pack.
         pack: PathBuf,
+    },
+    /// Write the built-in pack (the one this binary was built with, from
+    /// `rules/pack`) to a file, to sign and ship it to gateways.
+    Export {
+        /// Where to write the component.
+        #[arg(short, long, value_name = "OUT.wasm")]
+        out: PathBuf,
     },
     /// Embed a self-test suite in a pack (its `mailward-selftest` section,
     /// replacing any it had); sign the result afterwards.
@@ -92,6 +100,12 @@ pub fn run(cmd: PackCmd) -> Result<ExitCode> {
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        PackCmd::Export { out } => {
+            let pack = mailward_pack::DEFAULT_PACK;
+            std::fs::write(&out, pack).with_context(|| format!("writing {}", out.display()))?;
+            println!("{}: the built-in pack, {} bytes", out.display(), pack.len());
+            Ok(ExitCode::SUCCESS)
         }
         PackCmd::EmbedSelftest { cases, pack, out } => {
             let suite = Suite::read(&cases)?;

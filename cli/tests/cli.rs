@@ -365,6 +365,35 @@ fn pack_keygen_sign_and_verify() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn pack_export_writes_the_built_in_pack_that_then_loads() {
+    let dir = scratch("export");
+    let pack = dir.join("site.wasm");
+    let out = mailward(&["pack", "export", "-o", s(&pack)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&pack).unwrap(), mailward_pack::DEFAULT_PACK);
+    // The file is a pack like any other: `--rules` runs it.
+    let out = mailward(&[
+        "check",
+        data("seed/seed-phish.eml").to_str().unwrap(),
+        "--offline",
+        "--rules",
+        s(&pack),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    assert_eq!(v["rule_pack"]["name"], "mailward-default", "{v}");
+    let out = mailward(&["pack", "export", "-o", s(&dir.join("no-such-dir/site.wasm"))]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no-such-dir/site.wasm"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn version_in_state(state: &Path) -> String {
     let out = mailward(&[
         "check",
