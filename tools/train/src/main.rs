@@ -184,6 +184,7 @@ fn load(
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let (mut docs, mut probes) = (Vec::new(), Vec::new());
+    let mut written = BTreeSet::new();
     // Files, directories (a Maildir too) and mbox files, one message at a
     // time; `message` counts the class's messages.
     let mut message = 0;
@@ -208,6 +209,13 @@ fn load(
                 // `box#3` for an mbox's third message: one file each.
                 if let (Some(dir), Some(file)) = (rendered_out, Path::new(&name).file_name()) {
                     let path = dir.join(file);
+                    if !written.insert(path.clone()) {
+                        bail!(
+                            "two ham messages would be rendered as {} (the second is {name}): \
+                             give --rendered-out inputs with distinct file names",
+                            path.display()
+                        );
+                    }
                     std::fs::write(&path, raw).with_context(|| format!("writing {}", path.display()))?;
                     d.name = path.display().to_string();
                 }
@@ -718,6 +726,16 @@ mod tests {
         for file in ["ham.mbox#1", "ham.mbox#2", "1.eml"] {
             assert!(rendered.join(file).is_file(), "no rendered {file}");
         }
+        // Two inputs of the same file name would overwrite each other's
+        // rendition: refused, naming both.
+        std::fs::create_dir_all(dir.join("other")).unwrap();
+        std::fs::copy(dir.join("maildir/cur/1.eml"), dir.join("other/1.eml")).unwrap();
+        let twice = vec![dir.join("maildir"), dir.join("other")];
+        let Err(e) = load(&twice, false, &[], false, Some(&rendered)) else {
+            panic!("two inputs named 1.eml were both rendered");
+        };
+        let e = e.to_string();
+        assert!(e.contains("rendered as") && e.contains("other/1.eml"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
