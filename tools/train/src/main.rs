@@ -106,11 +106,20 @@ struct Args {
     /// pipeline's scores for them (`scripts/simulate-bands.py`).
     #[arg(long, requires = "oof")]
     rendered_out: Option<PathBuf>,
+    /// Weigh each ham source (see `--group-cv`) by its size to the power
+    /// -ALPHA, scaled so the ham weighs what it did: 0 (the default)
+    /// weighs every message the same, 1 every source.
+    #[arg(long, value_name = "ALPHA", default_value_t = 0.0)]
+    source_balance: f64,
     /// How grouped cross-validation splits the spam into its folds; see
     /// [`SpamFolds`].
     #[arg(long, value_enum, default_value_t = SpamFolds::Interleaved)]
     spam_folds: SpamFolds,
 }
+
+/// The SpamAssassin corpus's groups (`scripts/fetch-corpus.sh`), which the
+/// model file's retrain line names relative to the corpus, `$C/GROUP`.
+const CORPUS_GROUPS: [&str; 5] = ["easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1", "spam-2"];
 
 /// One tokenized message.
 struct Doc {
@@ -242,6 +251,28 @@ fn load(
         }
     }
     Ok((docs, probes))
+}
+
+/// Multiplies each ham message's weight (with its renditions') by its
+/// source's size to the power `-alpha`, scaled so the ham's total weight
+/// is unchanged.
+fn balance_sources(docs: &mut [Doc], alpha: f64) {
+    let mut size: BTreeMap<String, usize> = BTreeMap::new();
+    for d in docs.iter().filter(|d| !d.spam && d.rendition.is_none()) {
+        *size.entry(d.source.clone()).or_default() += 1;
+    }
+    let n: usize = size.values().sum();
+    let total: f64 = size.values().map(|&k| (k as f64).powf(1.0 - alpha)).sum();
+    let scale = n as f64 / total;
+    // A rendition counts with its message's source.
+    let factor: BTreeMap<usize, f64> = docs
+        .iter()
+        .filter(|d| !d.spam && d.rendition.is_none())
+        .map(|d| (d.message, scale * (size[&d.source] as f64).powf(-alpha)))
+        .collect();
+    for d in docs.iter_mut().filter(|d| !d.spam) {
+        d.weight *= factor[&d.message];
+    }
 }
 
 /// Features with enough document frequency in `docs`, sorted.
@@ -564,6 +595,9 @@ fn main() -> Result<()> {
         bail!("need both ham ({n_ham}) and spam ({n_spam}) messages");
     }
     eprintln!("{n_ham} ham ({n_rendered} renditions), {n_spam} spam messages");
+    if a.source_balance != 0.0 {
+        balance_sources(&mut docs, a.source_balance);
+    }
     let cv = match a.cv {
         Some(k) if k >= 2 => {
             let r = cross_validate(&docs, k, &a);
@@ -589,9 +623,11 @@ fn main() -> Result<()> {
         .filter(|(_, w)| **w != 0.0)
         .map(|(f, w)| (f, *w))
         .collect();
-    let name_of = |p: &PathBuf| {
-        p.file_name()
-            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+    // The corpus's groups as `$C/GROUP` (wherever the cache is), anything
+    // else (a site's own mail) as given.
+    let name_of = |p: &PathBuf| match p.file_name().and_then(|n| n.to_str()) {
+        Some(group) if CORPUS_GROUPS.contains(&group) => format!("$C/{group}"),
+        _ => p.display().to_string(),
     };
     let mut text = String::new();
     let _ = writeln!(
@@ -604,17 +640,9 @@ fn main() -> Result<()> {
     );
     let _ = writeln!(
         text,
-        "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{}{}{}{}{} --out {}",
-        a.ham
-            .iter()
-            .map(|p| format!("$C/{}", name_of(p)))
-            .collect::<Vec<_>>()
-            .join(" "),
-        a.spam
-            .iter()
-            .map(|p| format!("$C/{}", name_of(p)))
-            .collect::<Vec<_>>()
-            .join(" "),
+        "#   cargo run --release -p mailward-train -- --ham {} --spam {} --l2 {} --ham-weight {} --min-df {} --prune {} --max-iter {}{}{}{}{}{}{} --out {}",
+        a.ham.iter().map(name_of).collect::<Vec<_>>().join(" "),
+        a.spam.iter().map(name_of).collect::<Vec<_>>().join(" "),
         a.l2,
         a.ham_weight,
         a.min_df,
@@ -622,6 +650,11 @@ fn main() -> Result<()> {
         a.max_iter,
         if a.fit_bias { " --fit-bias" } else { "" },
         if a.renditions { " --renditions" } else { "" },
+        if a.source_balance == 0.0 {
+            String::new()
+        } else {
+            format!(" --source-balance {}", a.source_balance)
+        },
         a.cv.map_or(String::new(), |k| format!(" --cv {k}")),
         a.group_cv.map_or(String::new(), |k| format!(
             " --group-cv {k}{}",
@@ -675,8 +708,53 @@ fn main() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::load;
+    use super::{Doc, balance_sources, load};
+    use mailward_core::message::Message;
     use std::path::PathBuf;
+
+    #[test]
+    fn source_balance_keeps_the_ham_weight_and_evens_the_sources() {
+        let msg = Message::parse(b"Subject: x\n\nhello there\n");
+        let doc = |source: &str, message: usize, spam: bool, weight: f64, rendition: bool| {
+            let mut d = Doc::new(format!("{source}{message}"), &msg, spam, &[]);
+            d.source = source.to_string();
+            d.message = message;
+            d.weight = weight;
+            d.rendition = rendition.then_some(super::Rendition::HtmlBase64);
+            d
+        };
+        // Source a: four messages, the first with a rendition (half weight
+        // each); source b: one message; one spam.
+        let mut docs = vec![doc("a", 0, false, 0.5, false), doc("a", 0, false, 0.5, true)];
+        docs.extend((1..4).map(|m| doc("a", m, false, 1.0, false)));
+        docs.push(doc("b", 4, false, 1.0, false));
+        docs.push(doc("s", 0, true, 1.0, false));
+        let weight_of = |docs: &[Doc], source: &str| -> f64 {
+            docs.iter()
+                .filter(|d| d.source == source && !d.spam)
+                .map(|d| d.weight)
+                .sum()
+        };
+        let mut even = std::mem::take(&mut docs);
+        balance_sources(&mut even, 1.0);
+        let (a, b) = (weight_of(&even, "a"), weight_of(&even, "b"));
+        assert!((a - 2.5).abs() < 1e-9 && (b - 2.5).abs() < 1e-9, "a {a}, b {b}");
+        assert!(
+            (even[0].weight - even[1].weight).abs() < 1e-12,
+            "a rendition shares its message's factor"
+        );
+        assert_eq!(even.last().unwrap().weight, 1.0, "spam is not reweighed");
+        let mut sqrt: Vec<Doc> = even;
+        for d in sqrt.iter_mut() {
+            d.weight = if d.message == 0 && !d.spam { 0.5 } else { 1.0 };
+        }
+        balance_sources(&mut sqrt, 0.5);
+        let (a, b) = (weight_of(&sqrt, "a"), weight_of(&sqrt, "b"));
+        assert!(
+            (a + b - 5.0).abs() < 1e-9 && (a / b - 2.0).abs() < 1e-9,
+            "a {a}, b {b}"
+        );
+    }
 
     /// A site trains on its own exports: an mbox gives one training message
     /// per mail, each with its renditions, and its probes get a file each.
