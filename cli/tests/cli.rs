@@ -372,18 +372,11 @@ fn pack_export_writes_the_built_in_pack_that_then_loads() {
     let out = mailward(&["pack", "export", "-o", s(&pack)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(&pack).unwrap(), mailward_pack::DEFAULT_PACK);
-    // The file is a pack like any other: `--rules` runs it.
-    let out = mailward(&[
-        "check",
-        data("seed/seed-phish.eml").to_str().unwrap(),
-        "--offline",
-        "--rules",
-        s(&pack),
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    // The file is a pack like any other: `--rules` runs it, with the
+    // built-in pack's verdict.
+    let v = seed_check_json(&["--rules", s(&pack)]);
     assert_eq!(v["rule_pack"]["name"], "mailward-default", "{v}");
+    assert_eq!(v["action"], "reject", "{v}");
     let out = mailward(&["pack", "export", "-o", s(&dir.join("no-such-dir/site.wasm"))]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -394,17 +387,19 @@ fn pack_export_writes_the_built_in_pack_that_then_loads() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The JSON verdict of `mailward check` on the seed mail, offline, with
+/// `extra` arguments.
+fn seed_check_json(extra: &[&str]) -> serde_json::Value {
+    let seed = data("seed/seed-phish.eml");
+    let mut args = vec!["check", seed.to_str().unwrap(), "--offline", "--json"];
+    args.extend_from_slice(extra);
+    let out = mailward(&args);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)))
+}
+
 fn version_in_state(state: &Path) -> String {
-    let out = mailward(&[
-        "check",
-        data("seed/seed-phish.eml").to_str().unwrap(),
-        "--offline",
-        "--state-dir",
-        s(state),
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    let v = seed_check_json(&["--state-dir", s(state)]);
     v["rule_pack"]["version"].as_str().unwrap().to_string()
 }
 
