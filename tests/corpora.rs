@@ -9,26 +9,22 @@ use mailward_tests::{data, inbound, seed_sandbox};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if p.is_dir() {
-            files(&p, out);
-        } else if name.ends_with(".eml") || (name.starts_with("msg_") && name.ends_with(".txt")) {
-            out.push(p);
-        }
-    }
+/// The corpus's messages under `dir` (walked as `mailward scan` walks it):
+/// `.eml` files and CPython's `msg_*.txt`.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    mailward_corpus::files(&[dir.to_path_buf()])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.ends_with(".eml") || (name.starts_with("msg_") && name.ends_with(".txt"))
+        })
+        .collect()
 }
 
 /// Runs every message of a corpus; returns (count, actions).
 fn run(corpus: &str) -> (usize, BTreeMap<Action, usize>) {
-    let mut paths = Vec::new();
-    files(&data().join(corpus), &mut paths);
+    let paths = files(&data().join(corpus));
     let sandbox = seed_sandbox();
     let mut actions = BTreeMap::new();
     let mut failures = Vec::new();

@@ -48,19 +48,13 @@ struct Expect {
     max_score: Option<f64>,
 }
 
-fn cases(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            cases(&p, out);
-        } else if p.to_string_lossy().ends_with(".expect.toml") {
-            out.push(p);
-        }
-    }
+/// The `.expect.toml` files under `dir`, walked as `mailward scan` walks it.
+fn cases(dir: &Path) -> Vec<PathBuf> {
+    mailward_corpus::files(&[dir.to_path_buf()])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".expect.toml"))
+        .collect()
 }
 
 fn envelope(spec: &EnvelopeSpec, message: &[u8]) -> Envelope {
@@ -123,8 +117,7 @@ fn problems(expect: &Expect, v: &mailward_core::Verdict) -> Vec<String> {
 
 #[test]
 fn golden_messages_meet_their_expectations() {
-    let mut files = Vec::new();
-    cases(&data().join("golden"), &mut files);
+    let files = cases(&data().join("golden"));
     assert!(
         files.len() >= 8,
         "expected the golden cases, found {}",
