@@ -725,17 +725,20 @@ mod tests {
         };
         // Source a: four messages, the first with a rendition (half weight
         // each); source b: one message; one spam.
-        let mut docs = vec![doc("a", 0, false, 0.5, false), doc("a", 0, false, 0.5, true)];
-        docs.extend((1..4).map(|m| doc("a", m, false, 1.0, false)));
-        docs.push(doc("b", 4, false, 1.0, false));
-        docs.push(doc("s", 0, true, 1.0, false));
+        let docs = || {
+            let mut docs = vec![doc("a", 0, false, 0.5, false), doc("a", 0, false, 0.5, true)];
+            docs.extend((1..4).map(|m| doc("a", m, false, 1.0, false)));
+            docs.push(doc("b", 4, false, 1.0, false));
+            docs.push(doc("s", 0, true, 1.0, false));
+            docs
+        };
         let weight_of = |docs: &[Doc], source: &str| -> f64 {
             docs.iter()
                 .filter(|d| d.source == source && !d.spam)
                 .map(|d| d.weight)
                 .sum()
         };
-        let mut even = std::mem::take(&mut docs);
+        let mut even = docs();
         balance_sources(&mut even, 1.0);
         let (a, b) = (weight_of(&even, "a"), weight_of(&even, "b"));
         assert!((a - 2.5).abs() < 1e-9 && (b - 2.5).abs() < 1e-9, "a {a}, b {b}");
@@ -744,10 +747,7 @@ mod tests {
             "a rendition shares its message's factor"
         );
         assert_eq!(even.last().unwrap().weight, 1.0, "spam is not reweighed");
-        let mut sqrt: Vec<Doc> = even;
-        for d in sqrt.iter_mut() {
-            d.weight = if d.message == 0 && !d.spam { 0.5 } else { 1.0 };
-        }
+        let mut sqrt = docs();
         balance_sources(&mut sqrt, 0.5);
         let (a, b) = (weight_of(&sqrt, "a"), weight_of(&sqrt, "b"));
         assert!(
