@@ -6,6 +6,7 @@
 //! read still has its raw headers and an empty body view, and
 //! [`Message::parse_problems`] says what went wrong.
 
+pub mod charset;
 pub mod html;
 
 use std::borrow::Cow;
@@ -138,16 +139,21 @@ impl<'a> Message<'a> {
             // classifier must see the same text natively and in the sandbox.
             for id in &m.text_body {
                 match m.part(*id).map(|p| &p.body) {
-                    Some(mail_parser::PartType::Text(t)) => push_limited(&mut text, t),
-                    Some(mail_parser::PartType::Html(h)) => push_limited(&mut text, &html::to_text(h)),
+                    Some(mail_parser::PartType::Text(t)) => {
+                        push_limited(&mut text, &part_text(m, raw, *id, t))
+                    }
+                    Some(mail_parser::PartType::Html(h)) => {
+                        push_limited(&mut text, &html::to_text(&part_text(m, raw, *id, h)))
+                    }
                     _ => continue,
                 }
                 text.push('\n');
             }
-            for part in m.html_bodies() {
-                if let mail_parser::PartType::Html(h) = &part.body {
-                    html::extract_links(h, &mut links);
-                    html::scan_forms(h, &mut forms);
+            for &id in &m.html_body {
+                if let Some(mail_parser::PartType::Html(h)) = m.part(id).map(|p| &p.body) {
+                    let h = part_text(m, raw, id, h);
+                    html::extract_links(&h, &mut links);
+                    html::scan_forms(&h, &mut forms);
                 }
             }
             if m.parts.iter().any(|p| p.is_encoding_problem) {
@@ -269,8 +275,75 @@ fn push_limited(out: &mut String, text: &str) {
     }
 }
 
+/// The text of text part `id` as mail-parser decoded it (`decoded`), or
+/// decoded again from its bytes when the part did not say its charset or
+/// said one its bytes are not in (see [`charset`]).
+fn part_text<'t>(m: &mail_parser::Message<'_>, raw: &[u8], id: u32, decoded: &'t str) -> Cow<'t, str> {
+    use mail_parser::MimeHeaders;
+    // Cheap test first: mail-parser decodes an unlabelled part as UTF-8
+    // (invalid bytes become U+FFFD) and an ASCII-labelled one as
+    // windows-1252, so text that is all ASCII came from ASCII bytes.
+    if decoded.is_ascii() && !decoded.contains('\x1b') {
+        return Cow::Borrowed(decoded);
+    }
+    let Some(part) = m.part(id) else {
+        return Cow::Borrowed(decoded);
+    };
+    let label = part.content_type().and_then(|ct| ct.attribute("charset"));
+    if !charset::label_is_weak(label) {
+        return Cow::Borrowed(decoded);
+    }
+    let start = (part.offset_body as usize).min(raw.len());
+    let end = (part.offset_end as usize).clamp(start, raw.len());
+    let body = &raw[start..end];
+    let bytes: Cow<'_, [u8]> = match part.encoding {
+        mail_parser::Encoding::None => Cow::Borrowed(body),
+        mail_parser::Encoding::QuotedPrintable => {
+            match mail_parser::decoders::quoted_printable::quoted_printable_decode(body) {
+                Some(b) => Cow::Owned(b),
+                None => return Cow::Borrowed(decoded),
+            }
+        }
+        mail_parser::Encoding::Base64 => {
+            let packed: Vec<u8> = body
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            match mail_parser::decoders::base64::base64_decode(&packed) {
+                Some(b) => Cow::Owned(b),
+                None => return Cow::Borrowed(decoded),
+            }
+        }
+    };
+    if !charset::needs_sniffing(&bytes) {
+        return Cow::Borrowed(decoded);
+    }
+    let mut hints: Vec<&str> = Vec::with_capacity(2);
+    if matches!(part.body, mail_parser::PartType::Html(_)) {
+        hints.extend(charset::html_meta_charset(&bytes));
+    }
+    let parent = m
+        .parts
+        .iter()
+        .find(|p| matches!(&p.body, mail_parser::PartType::Multipart(c) if c.contains(&id)));
+    hints.extend(
+        parent
+            .and_then(|p| p.content_type())
+            .and_then(|ct| ct.attribute("charset"))
+            .filter(|label| !charset::label_is_weak(Some(label))),
+    );
+    Cow::Owned(charset::decode_unlabelled(&bytes, &hints))
+}
+
 fn decode_words(h: &RawHeader<'_>) -> String {
-    let unfolded = h.unfolded();
+    // A field written in raw 8-bit that is not UTF-8 says nothing of its
+    // charset: decode it as the detector guesses (see [`charset`]).
+    let unfolded = if charset::needs_sniffing(h.value) {
+        unfold(charset::decode_unlabelled(h.value, &[]).as_bytes())
+    } else {
+        h.unfolded()
+    };
     if !unfolded.contains("=?") {
         return unfolded;
     }
@@ -572,5 +645,89 @@ mod tests {
         }
         assert!(matches!(collapse_whitespace(" a b "), Cow::Borrowed(_)));
         assert!(matches!(collapse_whitespace("déjà vu"), Cow::Borrowed(_)));
+    }
+
+    /// Regression: text that did not say its charset (or said us-ascii
+    /// over 8-bit bytes) was decoded as UTF-8 or windows-1252, so the
+    /// checks and the classifier saw replacement characters or mojibake.
+    #[test]
+    fn unlabelled_charsets_are_decoded() {
+        fn qp(bytes: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            for &b in bytes {
+                if b >= 0x80 || b == b'=' {
+                    out.extend_from_slice(format!("={b:02X}").as_bytes());
+                } else {
+                    out.push(b);
+                }
+            }
+            out
+        }
+        fn b64(bytes: &[u8]) -> Vec<u8> {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into_bytes()
+        }
+        let zh = "这是一封测试邮件，我们提供最优惠的价格和服务，请访问我们的网站。";
+        let tw = "這是一封測試郵件，我們提供最優惠的價格和服務，請訪問我們的網站。";
+        let ko = "이것은 시험 메일입니다. 수신을 원하지 않으시면 거부를 눌러 주십시오.";
+        let ru = "Это тестовое письмо, пожалуйста, не отвечайте на него.";
+        let enc = |e: &'static encoding_rs::Encoding, t: &str| e.encode(t).0.into_owned();
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "text/plain without a charset, 8-bit GB2312",
+                [&b"Subject: x\nContent-Type: text/plain\n\n"[..], &enc(encoding_rs::GBK, zh)].concat(),
+                zh,
+            ),
+            (
+                "HTML that names its charset only in <meta>, quoted-printable",
+                [
+                    &b"Subject: x\nContent-Type: text/html\nContent-Transfer-Encoding: quoted-printable\n\n"[..],
+                    &qp(&[
+                        &b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=big5\"></head><body><p>"[..],
+                        &enc(encoding_rs::BIG5, tw),
+                        b"</p></body></html>",
+                    ]
+                    .concat()),
+                ]
+                .concat(),
+                tw,
+            ),
+            (
+                "the charset on the multipart, not on the part; base64",
+                [
+                    &b"Subject: x\nContent-Type: multipart/mixed; boundary=\"b\"; charset=\"EUC-KR\"\n\n--b\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n"[..],
+                    &b64(&enc(encoding_rs::EUC_KR, ko)),
+                    b"\n--b--\n",
+                ]
+                .concat(),
+                ko,
+            ),
+            (
+                "us-ascii over KOI8-R bytes",
+                [&b"Subject: x\nContent-Type: text/plain; charset=us-ascii\n\n"[..], &enc(encoding_rs::KOI8_R, ru)].concat(),
+                ru,
+            ),
+        ];
+        for (what, raw, want) in &cases {
+            let m = Message::parse(raw);
+            assert!(m.text().contains(want), "{what}: {:?}", m.text());
+            assert!(!m.text().contains('\u{fffd}'), "{what}");
+        }
+
+        // A raw 8-bit Subject in Shift_JIS.
+        let ja = "未承諾広告※ご不要な方は配信停止をお送り下さい";
+        let raw = [&b"Subject: "[..], &enc(encoding_rs::SHIFT_JIS, ja), b"\n\nbody\n"].concat();
+        assert_eq!(Message::parse(&raw).subject().as_deref(), Some(ja));
+
+        // A charset the part names is used as named, even where the
+        // detector would guess another.
+        let m =
+            Message::parse(b"Subject: x\nContent-Type: text/plain; charset=iso-8859-1\n\ncaf\xe9 cr\xe8me\n");
+        assert!(m.text().contains("caf\u{e9} cr\u{e8}me"), "{:?}", m.text());
+        // UTF-8 text without a charset needs no guess.
+        let m = Message::parse("Subject: x\n\ndéjà vu 价格\n".as_bytes());
+        assert!(m.text().contains("déjà vu 价格"));
     }
 }

@@ -1,0 +1,320 @@
+//! Text that did not say its charset.
+//!
+//! A MIME text part without a `charset` parameter, or with one that does not
+//! fit its bytes (`us-ascii` or `utf-8` over 8-bit text, `unknown-8bit`), is
+//! decoded by mail-parser as UTF-8, so text written in Big5, GB2312,
+//! Shift_JIS, EUC-KR, KOI8-R or Latin-1 came out as replacement characters
+//! and every check and the classifier saw nothing of it. Unlabelled 8-bit
+//! text is common in mail from East Asia and in spam. Such text is decoded
+//! here from, in this order:
+//!
+//! 1. a charset an HTML part declares in a `<meta>` tag;
+//! 2. the `charset` parameter of an enclosing multipart (not standard, but
+//!    common: the sender labelled the message instead of the part);
+//! 3. the charset [`chardetng`] (Firefox's detector) guesses from the bytes.
+//!
+//! A hint is used only if the bytes decode in it without error. Header
+//! fields written in raw 8-bit (no RFC 2047 encoded words) get step 3.
+
+use encoding_rs::Encoding;
+
+/// Most bytes the detector reads: enough to tell the scripts apart, and
+/// the cost stays bounded on a large part.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// Where the `<meta>` charset of an HTML part is looked for (HTML's
+/// prescan reads the first 1024 bytes; mail often puts more before it).
+const META_SCAN_BYTES: usize = 4096;
+
+/// Whether text declared in `label` (None: not declared) should be decoded
+/// again from its bytes: the label is missing, unknown, or one of ASCII and
+/// UTF-8, in which invalid bytes become replacement characters.
+pub fn label_is_weak(label: Option<&str>) -> bool {
+    let Some(label) = label else {
+        return true;
+    };
+    let l = label.trim().trim_matches('"').to_ascii_lowercase();
+    matches!(
+        l.as_str(),
+        "us-ascii"
+            | "ascii"
+            | "ansi_x3.4-1968"
+            | "iso646-us"
+            | "utf-8"
+            | "utf8"
+            | "unknown-8bit"
+            | "x-unknown"
+            | "unknown"
+            | ""
+    ) || Encoding::for_label(l.as_bytes()).is_none()
+}
+
+/// Decodes `bytes`, which are not valid UTF-8 (or carry ISO-2022 escapes),
+/// trying `hints` (labels, best first) before the detector.
+pub fn decode_unlabelled(bytes: &[u8], hints: &[&str]) -> String {
+    for hint in hints {
+        if let Some(enc) = Encoding::for_label(hint.trim().trim_matches('"').as_bytes()) {
+            let enc = enc.output_encoding();
+            if enc == encoding_rs::UTF_8 {
+                continue;
+            }
+            if let Some(text) = enc.decode_without_bom_handling_and_without_replacement(bytes) {
+                return text.into_owned();
+            }
+        }
+    }
+    let sample = &bytes[..bytes.len().min(SNIFF_BYTES)];
+    if mostly_utf8(sample) {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
+    detector.feed(sample, true);
+    let guess = detector.guess(None, chardetng::Utf8Detection::Allow);
+    let enc = if trust_guess(guess, sample) {
+        guess
+    } else {
+        encoding_rs::WINDOWS_1252
+    };
+    enc.decode_without_bom_handling(bytes).0.into_owned()
+}
+
+/// UTF-8 with a few broken sequences (a truncated or spliced text): at
+/// least as many well-formed non-ASCII characters as broken runs. Read
+/// as anything else, each of its characters would become two or three.
+fn mostly_utf8(sample: &[u8]) -> bool {
+    let (mut good, mut bad) = (0usize, 0usize);
+    for chunk in sample.utf8_chunks() {
+        good += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        bad += usize::from(!chunk.invalid().is_empty());
+    }
+    good > 0 && good >= bad
+}
+
+/// Whether the detector's `guess` for `sample` has enough to go on.
+///
+/// A few 8-bit bytes in English text are nearly always Latin-1 symbols
+/// and letters (`£`, `é`, `©`): the detector, which has no top-level domain
+/// to go by here, may read a lone `£` as Polish `ł` (ISO-8859-2), which
+/// turned "£130million" into a word. So a guess other than windows-1252
+/// needs 8 or more 8-bit bytes, and a single-byte one also needs them to be
+/// a fifth of the letters (Cyrillic, Greek or Thai text is mostly 8-bit;
+/// Western text with accents is not). ISO-2022-JP, 7-bit, is trusted.
+fn trust_guess(guess: &'static Encoding, sample: &[u8]) -> bool {
+    if guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_2022_JP {
+        return true;
+    }
+    let high = sample.iter().filter(|&&b| b >= 0x80).count();
+    if high < 8 {
+        return false;
+    }
+    let single_byte = guess.is_single_byte();
+    let ascii_letters = sample.iter().filter(|b| b.is_ascii_alphabetic()).count();
+    !single_byte || high * 5 >= ascii_letters + high
+}
+
+/// Whether `bytes` need [`decode_unlabelled`]: invalid UTF-8, or ISO-2022
+/// escape sequences (7-bit Japanese, Korean or Chinese).
+pub fn needs_sniffing(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_err() || has_iso2022_escape(bytes)
+}
+
+/// ESC `$` (a designation of a multi-byte set) or ESC `(` `J`/`I`.
+fn has_iso2022_escape(bytes: &[u8]) -> bool {
+    bytes
+        .windows(3)
+        .any(|w| w[0] == 0x1b && (w[1] == b'$' || (w[1] == b'(' && matches!(w[2], b'J' | b'I'))))
+}
+
+/// The charset an HTML document declares in a `<meta charset=…>` or
+/// `<meta http-equiv="Content-Type" content="…; charset=…">` tag near its
+/// start.
+pub fn html_meta_charset(html: &[u8]) -> Option<&str> {
+    let head = &html[..html.len().min(META_SCAN_BYTES)];
+    let mut at = 0;
+    while let Some(i) = find_ci(&head[at..], b"<meta") {
+        let tag_start = at + i;
+        let tag_end = head[tag_start..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(head.len(), |e| tag_start + e);
+        let tag = &head[tag_start..tag_end];
+        if let Some(c) = find_ci(tag, b"charset") {
+            let rest = &tag[c + 7..];
+            let rest = trim_start(rest);
+            if let Some(rest) = rest.strip_prefix(b"=") {
+                let rest = trim_start(rest);
+                let rest = rest
+                    .strip_prefix(b"\"")
+                    .or_else(|| rest.strip_prefix(b"'"))
+                    .unwrap_or(rest);
+                let n = rest
+                    .iter()
+                    .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')))
+                    .unwrap_or(rest.len());
+                if n > 0 {
+                    return std::str::from_utf8(&rest[..n]).ok();
+                }
+            }
+        }
+        at = tag_end;
+    }
+    None
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    &b[n..]
+}
+
+/// The first ASCII-case-insensitive occurrence of `needle` in `hay`.
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each case: the bytes as the encoding writes them, the hints, and
+    /// the text they must decode to.
+    #[test]
+    fn unlabelled_text_decodes_in_its_charset() {
+        let cases: &[(&str, &'static Encoding, &[&str])] = &[
+            (
+                "這是一封測試郵件，請勿回覆。我們提供最優惠的價格。",
+                encoding_rs::BIG5,
+                &[],
+            ),
+            (
+                "这是一封测试邮件，请勿回复。我们提供最优惠的价格和服务。",
+                encoding_rs::GBK,
+                &[],
+            ),
+            (
+                "これはテストメールです。ご不要な方は配信停止をお送り下さい。",
+                encoding_rs::SHIFT_JIS,
+                &[],
+            ),
+            (
+                "これはテストメールです。ご不要な方は配信停止をお送り下さい。",
+                encoding_rs::EUC_JP,
+                &[],
+            ),
+            (
+                "이것은 시험 메일입니다. 수신을 원하지 않으시면 거부를 눌러 주십시오.",
+                encoding_rs::EUC_KR,
+                &[],
+            ),
+            (
+                "これはテストメールです。ご不要な方は配信停止をお送り下さい。",
+                encoding_rs::ISO_2022_JP,
+                &[],
+            ),
+            (
+                "Это тестовое письмо, пожалуйста, не отвечайте на него.",
+                encoding_rs::KOI8_R,
+                &[],
+            ),
+            // A short Latin-1 text: the detector may call it any Western
+            // charset, the hint settles it.
+            (
+                "Grüße aus Köln, à bientôt",
+                encoding_rs::WINDOWS_1252,
+                &["iso-8859-1"],
+            ),
+            // A few 8-bit bytes in English text are Latin-1, whatever the
+            // detector would make of them alone.
+            (
+                "Prize of £130million, up from £97m, said the café",
+                encoding_rs::WINDOWS_1252,
+                &[],
+            ),
+            (
+                "Shift ÐÏàá¡± symbols in otherwise plain English text",
+                encoding_rs::WINDOWS_1252,
+                &[],
+            ),
+            // A short Subject in Cyrillic is mostly 8-bit.
+            ("Выгодное предложение", encoding_rs::KOI8_R, &[]),
+            ("Выгодное предложение", encoding_rs::WINDOWS_1251, &[]),
+            // A hint the bytes do not fit is skipped.
+            (
+                "这是一封测试邮件，请勿回复。我们提供最优惠的价格和服务。",
+                encoding_rs::GBK,
+                &["utf-8", "shift_jis"],
+            ),
+        ];
+        for (text, enc, hints) in cases {
+            let (bytes, _, bad) = enc.encode(text);
+            assert!(!bad, "{} cannot write {text}", enc.name());
+            assert!(needs_sniffing(&bytes), "{}: {text}", enc.name());
+            assert_eq!(
+                decode_unlabelled(&bytes, hints),
+                *text,
+                "{} with hints {hints:?}",
+                enc.name()
+            );
+        }
+    }
+
+    /// UTF-8 with one broken byte stays UTF-8 (read as windows-1252 it
+    /// became `d'ãªtre`).
+    #[test]
+    fn broken_utf8_stays_utf8() {
+        let bytes = [
+            "d'être communiqué à la société ".as_bytes(),
+            &b"\xe9"[..],
+            " et café".as_bytes(),
+        ]
+        .concat();
+        assert!(needs_sniffing(&bytes));
+        assert_eq!(
+            decode_unlabelled(&bytes, &[]),
+            "d'être communiqué à la société \u{fffd} et café"
+        );
+    }
+
+    #[test]
+    fn plain_utf8_and_ascii_need_no_sniffing() {
+        assert!(!needs_sniffing(b"plain ASCII text"));
+        assert!(!needs_sniffing("déjà vu, 价格".as_bytes()));
+        // An ESC that starts no ISO-2022 designation.
+        assert!(!needs_sniffing(b"colour \x1b[31mred\x1b[0m"));
+    }
+
+    #[test]
+    fn weak_labels() {
+        for weak in [
+            None,
+            Some("us-ascii"),
+            Some("\"UTF-8\""),
+            Some("unknown-8bit"),
+            Some("x-no-such-charset"),
+        ] {
+            assert!(label_is_weak(weak), "{weak:?}");
+        }
+        for strong in ["iso-8859-1", "Big5", "gb2312", "Shift_JIS", "koi8-r"] {
+            assert!(!label_is_weak(Some(strong)), "{strong}");
+        }
+    }
+
+    #[test]
+    fn meta_charset_of_html() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=gb2312\"></head>", Some("gb2312")),
+            (b"<HTML><META CHARSET='Big5'>", Some("Big5")),
+            (b"<meta charset = euc-kr >", Some("euc-kr")),
+            (b"<meta name=\"generator\" content=\"x\"><p>charset=koi8-r in the text</p>", None),
+            (b"<p>no meta at all</p>", None),
+        ];
+        for (html, want) in cases {
+            assert_eq!(
+                html_meta_charset(html),
+                *want,
+                "{}",
+                String::from_utf8_lossy(html)
+            );
+        }
+    }
+}
