@@ -951,7 +951,13 @@ description = "d"
         assert!(e.message.contains("unknown symbol NOPE"), "{e}");
     }
 
-    const MODEL: &str = "mailward-model 1\ntokenizer 4\nnorm l2\nbias -1\n1.5\tfree\n";
+    /// A one-feature model of the current tokenizer version.
+    fn model() -> String {
+        format!(
+            "mailward-model 1\ntokenizer {}\nnorm l2\nbias -1\n1.5\tfree\n",
+            crate::checks::classifier::TOKENIZER_VERSION
+        )
+    }
 
     fn compile_with_model(rules: &str, model: &str) -> Result<RulePack, PackError> {
         RulePack::compile(
@@ -967,30 +973,31 @@ description = "d"
 
     #[test]
     fn model_section_and_bands() {
-        let p = compile_with_model(BANDS, MODEL).unwrap();
+        let model = model();
+        let p = compile_with_model(BANDS, &model).unwrap();
         assert_eq!(p.model.as_ref().unwrap().len(), 1);
         assert_eq!(p.model_min_features, 3);
         assert_eq!(p.bands.len(), 2);
         assert!(p.bands[0].contains(0.2) && !p.bands[0].contains(0.5));
         assert!(p.bands[1].contains(0.5) && p.bands[1].contains(1.0));
         // A broken model line names the model file and line.
-        let e = compile_with_model(BANDS, "mailward-model 1\ntokenizer 4\nnorm l2\nbias x\n").unwrap_err();
+        let e = compile_with_model(BANDS, &model.replace("bias -1", "bias x")).unwrap_err();
         assert_eq!((e.file.as_str(), e.line), ("p/c.model", 4), "{e}");
         // A model trained with another tokenizer does not load.
-        let e = compile_with_model(BANDS, &MODEL.replace("tokenizer 4", "tokenizer 999")).unwrap_err();
+        let e = compile_with_model(BANDS, &model.replace("\ntokenizer ", "\ntokenizer 999")).unwrap_err();
         assert!(e.message.contains("retrain"), "{e}");
         // Overlapping bands, a band without a model, a missing model file.
-        let e = compile_with_model(&BANDS.replace("[0.5, 1.0]", "[0.4, 1.0]"), MODEL).unwrap_err();
+        let e = compile_with_model(&BANDS.replace("[0.5, 1.0]", "[0.4, 1.0]"), &model).unwrap_err();
         assert!(e.message.contains("overlaps"), "{e}");
         let e = compile_with_model(
             &BANDS.replace("[model]\nfile = \"c.model\"\nmin-features = 3\n", ""),
-            MODEL,
+            &model,
         )
         .unwrap_err();
         assert!(e.message.contains("needs a [model]"), "{e}");
-        let e = compile_with_model(&BANDS.replace("c.model", "nope.model"), MODEL).unwrap_err();
+        let e = compile_with_model(&BANDS.replace("c.model", "nope.model"), &model).unwrap_err();
         assert!(e.message.contains("not part of the pack"), "{e}");
-        let e = compile_with_model(&BANDS.replace("[0.0, 0.5]", "[0.6, 0.5]"), MODEL).unwrap_err();
+        let e = compile_with_model(&BANDS.replace("[0.0, 0.5]", "[0.6, 0.5]"), &model).unwrap_err();
         assert_eq!(e.rule.as_deref(), Some("LOW"));
     }
 

@@ -52,8 +52,11 @@ use crate::message::Message;
 use mail_parser::MimeHeaders;
 
 /// Version of the feature set; a model trained with another version does
-/// not load.
-pub const TOKENIZER_VERSION: u32 = 4;
+/// not load. Version 5: the visible text and the Subject of mail that does
+/// not say its charset are decoded in the charset they are written in
+/// (`message::charset`), where version 4 saw replacement characters or
+/// Latin-1 mojibake.
+pub const TOKENIZER_VERSION: u32 = 5;
 
 /// Words shorter than this (in characters) are skipped.
 const MIN_WORD: usize = 3;
