@@ -293,6 +293,11 @@ fn part_text<'t>(m: &mail_parser::Message<'_>, raw: &[u8], id: u32, decoded: &'t
     if !charset::label_is_weak(label) {
         return Cow::Borrowed(decoded);
     }
+    // Decoded as UTF-8 (no label, an unknown one, or utf-8): only a
+    // replacement character says the bytes were not UTF-8.
+    if !charset::label_is_ascii(label) && !decoded.contains(['\u{fffd}', '\x1b']) {
+        return Cow::Borrowed(decoded);
+    }
     let start = (part.offset_body as usize).min(raw.len());
     let end = (part.offset_end as usize).clamp(start, raw.len());
     let body = &raw[start..end];

@@ -34,19 +34,24 @@ pub fn label_is_weak(label: Option<&str>) -> bool {
         return true;
     };
     let l = label.trim().trim_matches('"').to_ascii_lowercase();
-    matches!(
-        l.as_str(),
-        "us-ascii"
-            | "ascii"
-            | "ansi_x3.4-1968"
-            | "iso646-us"
-            | "utf-8"
-            | "utf8"
-            | "unknown-8bit"
-            | "x-unknown"
-            | "unknown"
-            | ""
-    ) || Encoding::for_label(l.as_bytes()).is_none()
+    label_is_ascii(Some(&l))
+        || matches!(
+            l.as_str(),
+            "utf-8" | "utf8" | "unknown-8bit" | "x-unknown" | "unknown" | ""
+        )
+        || Encoding::for_label(l.as_bytes()).is_none()
+}
+
+/// Whether `label` names ASCII (mail-parser decodes it as windows-1252, so
+/// 8-bit bytes in it come out as Latin-1 letters, not replacement
+/// characters).
+pub fn label_is_ascii(label: Option<&str>) -> bool {
+    label.is_some_and(|l| {
+        let l = l.trim().trim_matches('"');
+        ["us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us"]
+            .iter()
+            .any(|a| l.eq_ignore_ascii_case(a))
+    })
 }
 
 /// Decodes `bytes`, which are not valid UTF-8 (or carry ISO-2022 escapes),
@@ -296,7 +301,11 @@ mod tests {
         }
         for strong in ["iso-8859-1", "Big5", "gb2312", "Shift_JIS", "koi8-r"] {
             assert!(!label_is_weak(Some(strong)), "{strong}");
+            assert!(!label_is_ascii(Some(strong)), "{strong}");
         }
+        assert!(
+            label_is_ascii(Some("\"US-ASCII\"")) && !label_is_ascii(Some("utf-8")) && !label_is_ascii(None)
+        );
     }
 
     #[test]
