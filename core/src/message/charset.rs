@@ -2,19 +2,24 @@
 //!
 //! A MIME text part without a `charset` parameter, or with one that does not
 //! fit its bytes (`us-ascii` or `utf-8` over 8-bit text, `unknown-8bit`), is
-//! decoded by mail-parser as UTF-8, so text written in Big5, GB2312,
-//! Shift_JIS, EUC-KR, KOI8-R or Latin-1 came out as replacement characters
-//! and every check and the classifier saw nothing of it. Unlabelled 8-bit
-//! text is common in mail from East Asia and in spam. Such text is decoded
-//! here from, in this order:
+//! decoded by mail-parser as UTF-8 (or, for `us-ascii`, as windows-1252), so
+//! text written in Big5, GB2312, Shift_JIS, EUC-KR, KOI8-R or TIS-620 came
+//! out as replacement characters or Latin-1 mojibake, and every check and
+//! the classifier saw nothing of it. Unlabelled 8-bit text is common in mail
+//! from East Asia and in spam. Such text is decoded here from, in this
+//! order:
 //!
 //! 1. a charset an HTML part declares in a `<meta>` tag;
 //! 2. the `charset` parameter of an enclosing multipart (not standard, but
 //!    common: the sender labelled the message instead of the part);
-//! 3. the charset [`chardetng`] (Firefox's detector) guesses from the bytes.
+//! 3. UTF-8, if the bytes are mostly well-formed UTF-8 with a few broken
+//!    sequences;
+//! 4. the charset [`chardetng`] (Firefox's detector) guesses from the bytes,
+//!    if it has enough 8-bit bytes to go on, else windows-1252.
 //!
 //! A hint is used only if the bytes decode in it without error. Header
-//! fields written in raw 8-bit (no RFC 2047 encoded words) get step 3.
+//! fields written in raw 8-bit (no RFC 2047 encoded words) get steps 3
+//! and 4.
 
 use encoding_rs::Encoding;
 
@@ -27,8 +32,8 @@ const SNIFF_BYTES: usize = 64 * 1024;
 const META_SCAN_BYTES: usize = 4096;
 
 /// Whether text declared in `label` (None: not declared) should be decoded
-/// again from its bytes: the label is missing, unknown, or one of ASCII and
-/// UTF-8, in which invalid bytes become replacement characters.
+/// again from its bytes when they are not what the label says: the label
+/// is missing, unknown, ASCII or UTF-8.
 pub fn label_is_weak(label: Option<&str>) -> bool {
     let Some(label) = label else {
         return true;
