@@ -125,14 +125,21 @@ fn trust_guess(guess: &'static Encoding, sample: &[u8]) -> bool {
 /// Whether `bytes` need [`decode_unlabelled`]: invalid UTF-8, or ISO-2022
 /// escape sequences (7-bit Japanese, Korean or Chinese).
 pub fn needs_sniffing(bytes: &[u8]) -> bool {
-    std::str::from_utf8(bytes).is_err() || has_iso2022_escape(bytes)
+    // ASCII is the common case (every header field of most mail): a word-
+    // at-a-time test and a search for ESC, not a UTF-8 validation.
+    if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
+        return true;
+    }
+    has_iso2022_escape(bytes)
 }
 
 /// ESC `$` (a designation of a multi-byte set) or ESC `(` `J`/`I`.
 fn has_iso2022_escape(bytes: &[u8]) -> bool {
-    bytes
-        .windows(3)
-        .any(|w| w[0] == 0x1b && (w[1] == b'$' || (w[1] == b'(' && matches!(w[2], b'J' | b'I'))))
+    memchr::memchr_iter(0x1b, bytes).any(|i| match bytes.get(i + 1..i + 3) {
+        Some([b'$', _]) => true,
+        Some([b'(', c]) => matches!(c, b'J' | b'I'),
+        _ => false,
+    })
 }
 
 /// The charset an HTML document declares in a `<meta charset=…>` or
