@@ -137,24 +137,35 @@ impl<'a> Message<'a> {
             // its entity table is a compile-time hash that misses on wasm32
             // (`&nbsp;` stays literal there), and the checks and the
             // classifier must see the same text natively and in the sandbox.
+            // The HTML parts, decoded once: an HTML-only message lists its
+            // part as both its text and its HTML body.
+            let html_parts: Vec<(u32, Cow<'_, str>)> = m
+                .html_body
+                .iter()
+                .filter_map(|&id| match m.part(id).map(|p| &p.body) {
+                    Some(mail_parser::PartType::Html(h)) => Some((id, part_text(m, raw, id, h))),
+                    _ => None,
+                })
+                .collect();
             for id in &m.text_body {
                 match m.part(*id).map(|p| &p.body) {
                     Some(mail_parser::PartType::Text(t)) => {
                         push_limited(&mut text, &part_text(m, raw, *id, t))
                     }
                     Some(mail_parser::PartType::Html(h)) => {
-                        push_limited(&mut text, &html::to_text(&part_text(m, raw, *id, h)))
+                        let h = match html_parts.iter().find(|(i, _)| i == id) {
+                            Some((_, h)) => Cow::Borrowed(&**h),
+                            None => part_text(m, raw, *id, h),
+                        };
+                        push_limited(&mut text, &html::to_text(&h))
                     }
                     _ => continue,
                 }
                 text.push('\n');
             }
-            for &id in &m.html_body {
-                if let Some(mail_parser::PartType::Html(h)) = m.part(id).map(|p| &p.body) {
-                    let h = part_text(m, raw, id, h);
-                    html::extract_links(&h, &mut links);
-                    html::scan_forms(&h, &mut forms);
-                }
+            for (_, h) in &html_parts {
+                html::extract_links(h, &mut links);
+                html::scan_forms(h, &mut forms);
             }
             if m.parts.iter().any(|p| p.is_encoding_problem) {
                 problems.push("a MIME part has an encoding problem");
@@ -324,10 +335,12 @@ fn part_text<'t>(m: &mail_parser::Message<'_>, raw: &[u8], id: u32, decoded: &'t
     if !charset::needs_sniffing(&bytes) {
         return Cow::Borrowed(decoded);
     }
+    let meta = match part.body {
+        mail_parser::PartType::Html(_) => charset::html_meta_charset(&bytes),
+        _ => None,
+    };
     let mut hints: Vec<&str> = Vec::with_capacity(2);
-    if matches!(part.body, mail_parser::PartType::Html(_)) {
-        hints.extend(charset::html_meta_charset(&bytes));
-    }
+    hints.extend(meta.as_deref());
     let parent = m
         .parts
         .iter()

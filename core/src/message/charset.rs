@@ -142,51 +142,11 @@ fn has_iso2022_escape(bytes: &[u8]) -> bool {
     })
 }
 
-/// The charset an HTML document declares in a `<meta charset=…>` or
-/// `<meta http-equiv="Content-Type" content="…; charset=…">` tag near its
-/// start.
-pub fn html_meta_charset(html: &[u8]) -> Option<&str> {
-    let head = &html[..html.len().min(META_SCAN_BYTES)];
-    let mut at = 0;
-    while let Some(i) = find_ci(&head[at..], b"<meta") {
-        let tag_start = at + i;
-        let tag_end = head[tag_start..]
-            .iter()
-            .position(|&b| b == b'>')
-            .map_or(head.len(), |e| tag_start + e);
-        let tag = &head[tag_start..tag_end];
-        if let Some(c) = find_ci(tag, b"charset") {
-            let rest = &tag[c + 7..];
-            let rest = trim_start(rest);
-            if let Some(rest) = rest.strip_prefix(b"=") {
-                let rest = trim_start(rest);
-                let rest = rest
-                    .strip_prefix(b"\"")
-                    .or_else(|| rest.strip_prefix(b"'"))
-                    .unwrap_or(rest);
-                let n = rest
-                    .iter()
-                    .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')))
-                    .unwrap_or(rest.len());
-                if n > 0 {
-                    return std::str::from_utf8(&rest[..n]).ok();
-                }
-            }
-        }
-        at = tag_end;
-    }
-    None
-}
-
-fn trim_start(b: &[u8]) -> &[u8] {
-    let n = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    &b[n..]
-}
-
-/// The first ASCII-case-insensitive occurrence of `needle` in `hay`.
-fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
+/// The charset an HTML part's `<meta>` tag declares near its start (see
+/// [`super::html::meta_charset`]); the bytes need not be UTF-8.
+pub fn html_meta_charset(html: &[u8]) -> Option<String> {
+    let head = String::from_utf8_lossy(&html[..html.len().min(META_SCAN_BYTES)]);
+    super::html::meta_charset(&head).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -328,10 +288,12 @@ mod tests {
             (b"<meta charset = euc-kr >", Some("euc-kr")),
             (b"<meta name=\"generator\" content=\"x\"><p>charset=koi8-r in the text</p>", None),
             (b"<p>no meta at all</p>", None),
+            // No space after the semicolon, and 8-bit text before the tag.
+            (b"\xc4\xe3\xba\xc3<meta http-equiv=Content-Type content=\"text/html;charset=GBK\">", Some("GBK")),
         ];
         for (html, want) in cases {
             assert_eq!(
-                html_meta_charset(html),
+                html_meta_charset(html).as_deref(),
                 *want,
                 "{}",
                 String::from_utf8_lossy(html)

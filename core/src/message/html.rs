@@ -82,6 +82,35 @@ pub fn scan_forms(html: &str, out: &mut Forms) {
     }
 }
 
+/// The charset a `<meta charset=…>` or `<meta http-equiv="Content-Type"
+/// content="…; charset=…">` tag of `html` declares: the first such tag's.
+pub fn meta_charset(html: &str) -> Option<&str> {
+    let bytes = html.as_bytes();
+    for lt in memchr::memchr_iter(b'<', bytes) {
+        if !tag_is(&html[lt + 1..], "meta") {
+            continue;
+        }
+        let gt = find_byte(bytes, lt + 1, b'>').unwrap_or(bytes.len());
+        let tag = &html[lt + 1..gt];
+        let value = attribute(tag, "charset").or_else(|| {
+            let content = attribute(tag, "content")?;
+            let at = find_ci(content.as_bytes(), 0, b"charset=")?;
+            Some(&content[at + "charset=".len()..])
+        });
+        let label = value.map(|v| {
+            let v = v.trim_start_matches(['"', '\'']);
+            let end = v
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+                .unwrap_or(v.len());
+            &v[..end]
+        });
+        if let Some(label) = label.filter(|l| !l.is_empty()) {
+            return Some(label);
+        }
+    }
+    None
+}
+
 /// True when the text after a `<` (`form action=…>`) opens element
 /// `name`.
 fn tag_is(after_lt: &str, name: &str) -> bool {
