@@ -56,6 +56,12 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `out` is a failure (exit code 1) whose error message mentions `needle`.
+fn assert_fails_with(out: &Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+}
+
 #[test]
 fn check_rejects_the_seed_mail_with_exit_code_12() {
     let seed = data("seed/seed-phish.eml");
@@ -158,8 +164,7 @@ fn scan_counts_actions_over_files_and_mbox() {
 #[test]
 fn errors_have_their_own_exit_codes() {
     let out = mailward(&["check", "/no/such/file.eml"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("/no/such/file.eml"));
+    assert_fails_with(&out, "/no/such/file.eml");
     let bad = std::env::temp_dir().join(format!("mailward-bad-pack-{}.wasm", std::process::id()));
     std::fs::write(&bad, b"\0asm\x01\0\0\0").unwrap();
     let out = mailward(&[
@@ -168,12 +173,7 @@ fn errors_have_their_own_exit_codes() {
         "--rules",
         bad.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("core WebAssembly module"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_fails_with(&out, "core WebAssembly module");
     let _ = std::fs::remove_file(bad);
     let out = mailward(&["check", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
@@ -344,24 +344,14 @@ fn pack_keygen_sign_and_verify() {
         Some(0)
     );
     let out = mailward(&["pack", "verify", "--pub", s(&dir.join("other.key.pub")), s(&pack)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("not a trusted key"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_fails_with(&out, "not a trusted key");
     // A changed pack no longer matches its signature.
     let mut bytes = std::fs::read(&pack).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&pack, bytes).unwrap();
     let out = mailward(&["pack", "verify", "--pub", s(&pubkey), s(&pack)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("different file"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_fails_with(&out, "different file");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -378,12 +368,7 @@ fn pack_export_writes_the_built_in_pack_that_then_loads() {
     assert_eq!(v["rule_pack"]["name"], "mailward-default", "{v}");
     assert_eq!(v["action"], "reject", "{v}");
     let out = mailward(&["pack", "export", "-o", s(&dir.join("no-such-dir/site.wasm"))]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("no-such-dir/site.wasm"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_fails_with(&out, "no-such-dir/site.wasm");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -444,12 +429,7 @@ fn rules_load_status_and_rollback_work_on_a_state_directory() {
     let bad = dir.join("bad.wasm");
     std::fs::write(&bad, mailward_fixtures::WRONG_MAJOR).unwrap();
     let out = mailward(&["rules", "load", s(&bad), "--state-dir", s(&state)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("the pack implements mailward:filter@1.0.0"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_fails_with(&out, "the pack implements mailward:filter@1.0.0");
     assert_eq!(version_in_state(&state), v2);
 
     let out = mailward(&["rules", "status", "--state-dir", s(&state), "--json"]);
@@ -479,12 +459,7 @@ fn rules_load_status_and_rollback_work_on_a_state_directory() {
     );
     assert_eq!(version_in_state(&state), v1);
     let out = mailward(&["rules", "rollback", "--state-dir", s(&state)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("no previous pack"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_fails_with(&out, "no previous pack");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -505,8 +480,7 @@ fn rules_load_requires_a_signature_when_keys_are_configured() {
     let pack = dir.join("v2.wasm");
     std::fs::write(&pack, mailward_fixtures::default_pack_v2()).unwrap();
     let out = mailward(&["rules", "load", s(&pack), "--config", s(&config)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not signed"), "{}", text(&out.stderr));
+    assert_fails_with(&out, "not signed");
     assert_eq!(
         mailward(&["pack", "sign", "--key", s(&key), s(&pack)])
             .status
