@@ -11,19 +11,36 @@
 //! A Date in the past says little (mail is queued, resent, digested), so
 //! it is not a symbol. An unparsable Date is left to the pack's header
 //! rules.
+//!
+//! The Date is also held against the Message-ID. Many mail servers and
+//! some clients write the ID as a timestamp (`<200209031901.VAA16038@host>`
+//! from Sendmail, `<20020903190112.ABCD@host>` from Postfix), taken when
+//! the message was written or first handed to a server: the same day as
+//! its Date, give or take the zones and a queue. Bulk-mailing software
+//! that stamps a fresh Date on a stored template keeps the template's ID,
+//! weeks or months apart (`MSGID_DATE_FAR`: more than 3 days either way).
 
 use super::{Context, Findings};
 use mail_parser::DateTime;
 
-/// Symbols this check emits: the Date is this many hours after arrival.
+/// Symbols this check emits: the Date is this many hours after arrival,
+/// and [`MSGID_DATE_FAR`].
 pub const SYMBOLS: &[&str] = &[
     "DATE_IN_FUTURE_03_06",
     "DATE_IN_FUTURE_06_24",
     "DATE_IN_FUTURE_24_XX",
+    MSGID_DATE_FAR,
 ];
 
 /// Lower bounds of the tiers, in hours, in [`SYMBOLS`] order.
 const TIERS: [i64; 3] = [3, 6, 24];
+
+/// Emitted when the Message-ID's timestamp and the Date are more than
+/// [`MSGID_DATE_DAYS`] days apart.
+pub const MSGID_DATE_FAR: &str = "MSGID_DATE_FAR";
+
+/// How many days apart a Message-ID's timestamp and the Date may be.
+const MSGID_DATE_DAYS: i64 = 3;
 
 /// Parses an RFC 5322 date to seconds since the Unix epoch.
 fn timestamp(text: &str) -> Option<i64> {
@@ -51,11 +68,56 @@ fn arrival(cx: &Context<'_>) -> Option<(i64, &'static str)> {
     }
 }
 
-/// Emits the tier of a Date more than 3 hours after the arrival.
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date a Message-ID starts with (`<YYYYMMDD` and at least four more
+/// digits, the time), as (year, month, day) and days since the epoch; `None`
+/// for any other ID or an impossible date.
+fn msgid_day(id: &str) -> Option<((i64, i64, i64), i64)> {
+    let digits = id.trim().strip_prefix('<')?;
+    let run = digits.bytes().take_while(u8::is_ascii_digit).count();
+    if run < 12 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| digits[r].parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let days_in_month = match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    ((1980..=2199).contains(&y) && (1..=days_in_month).contains(&d))
+        .then(|| ((y, m, d), days_from_civil(y, m, d)))
+}
+
+/// Emits the tier of a Date more than 3 hours after the arrival, and
+/// [`MSGID_DATE_FAR`].
 pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     let Some(date) = cx.message.header_text("Date").and_then(|d| timestamp(d.trim())) else {
         return;
     };
+    if let Some(((y, m, d), id_day)) = cx.message.header_text("Message-ID").and_then(|id| msgid_day(&id)) {
+        let date_day = date.div_euclid(86_400);
+        if (date_day - id_day).abs() > MSGID_DATE_DAYS {
+            let option = format!(
+                "Message-ID {y:04}-{m:02}-{d:02}, Date {} days {}",
+                (date_day - id_day).abs(),
+                if date_day > id_day { "later" } else { "earlier" }
+            );
+            findings.fire(cx.pack, MSGID_DATE_FAR, &[&option]);
+        }
+    }
     let Some((arrived, source)) = arrival(cx) else {
         return;
     };
@@ -126,6 +188,65 @@ mod tests {
              Date: Sat, 14 Sep 2002 13:30:00 +0000\r\n\r\nbody\r\n"
         );
         assert!(fired(&raw).is_empty(), "{:?}", fired(&raw));
+    }
+
+    fn msgid_fired(date: &str, id: &str) -> Vec<String> {
+        let raw = format!("{RECEIVED}Date: {date}\r\nMessage-ID: {id}\r\n\r\nbody\r\n");
+        run_with_rules("", &[], &raw, 0)
+            .symbols
+            .into_iter()
+            .filter(|s| s.name == super::MSGID_DATE_FAR)
+            .map(|s| s.options.join(","))
+            .collect()
+    }
+
+    #[test]
+    fn msgid_timestamp_against_the_date() {
+        const DATE: &str = "Sat, 14 Sep 2002 13:00:00 +0000";
+        let cases = [
+            // Sendmail (12 digits), Postfix (14), a bulk mailer's 15.
+            ("<200209141301.VAA16038@mx.example.org>", None),
+            ("<20020911130112.3F9E1@mx.example.org>", None),
+            (
+                "<20020910235959.3F9E1@mx.example.org>",
+                Some("Message-ID 2002-09-10, Date 4 days later"),
+            ),
+            (
+                "<200206291357927.SM00174@mail1.example>",
+                Some("Message-ID 2002-06-29, Date 77 days later"),
+            ),
+            (
+                "<200210011200.AA01@mx.example.org>",
+                Some("Message-ID 2002-10-01, Date 17 days earlier"),
+            ),
+            // Not a timestamp: too few digits, no such date, other forms.
+            ("<20020629.1357@mx.example.org>", None),
+            ("<200213291357.AA01@mx.example.org>", None),
+            ("<200202301357.AA01@mx.example.org>", None),
+            ("<123456789012345@mx.example.org>", None),
+            ("<001c01c25b9a$5e4a3d20$6400a8c0@example>", None),
+            ("200206291357.AA01@mx.example.org", None),
+        ];
+        for (id, want) in cases {
+            let want: Vec<String> = want.map(str::to_string).into_iter().collect();
+            assert_eq!(msgid_fired(DATE, id), want, "{id}");
+        }
+        // The Date's zone counts: 23:59 at -0700 is the next day in UTC.
+        assert!(msgid_fired("Mon, 2 Sep 2002 23:59:58 -0700", "<20020906070112.A@x>").is_empty());
+        assert_eq!(
+            msgid_fired("Mon, 2 Sep 2002 12:00:00 +0000", "<20020907070112.A@x>"),
+            ["Message-ID 2002-09-07, Date 5 days earlier"]
+        );
+        // Without a readable Date there is nothing to compare.
+        assert!(msgid_fired("someday", "<200206291357.AA01@mx.example.org>").is_empty());
+    }
+
+    #[test]
+    fn days_from_civil_counts_from_the_epoch() {
+        assert_eq!(super::days_from_civil(1970, 1, 1), 0);
+        assert_eq!(super::days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(super::days_from_civil(2002, 9, 14), 11_944);
+        assert_eq!(super::days_from_civil(2024, 2, 29), 19_782);
     }
 
     #[test]
