@@ -177,6 +177,8 @@ pub enum HeaderPart {
     Addr,
     /// The display names of an address field, one per line.
     Name,
+    /// The unfolded value as written, RFC 2047 encoded-words not decoded.
+    Raw,
 }
 
 /// A meta rule.
@@ -605,8 +607,11 @@ impl RulePack {
                         let (name, part) = match spec.rsplit_once(':') {
                             Some((n, "addr")) => (n, HeaderPart::Addr),
                             Some((n, "name")) => (n, HeaderPart::Name),
+                            Some((n, "raw")) => (n, HeaderPart::Raw),
                             Some((_, other)) => {
-                                return Err(e(format!("unknown header part :{other} (use :addr or :name)")));
+                                return Err(e(format!(
+                                    "unknown header part :{other} (use :addr, :name or :raw)"
+                                )));
                             }
                             None => (spec.as_str(), HeaderPart::Value),
                         };

@@ -27,6 +27,7 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         for h in msg.headers_named(&group.header) {
             let text = match group.part {
                 HeaderPart::Value => msg.header_text_of(h),
+                HeaderPart::Raw => h.unfolded(),
                 HeaderPart::Addr | HeaderPart::Name => {
                     let boxes = crate::message::parse_mailboxes(h.value);
                     let parts: Vec<&str> = boxes
@@ -115,6 +116,79 @@ description = "d"
         assert!(
             (no_zone.score - with_zone.score - 1.5).abs() < 1e-9,
             "helpers score nothing"
+        );
+    }
+
+    /// The same field read as each header part: decoded, as written, as
+    /// addresses, as display names.
+    #[test]
+    fn header_parts_see_the_field_their_way() {
+        const PARTS: &str = r#"
+[[rule]]
+name = "VALUE_WORD"
+type = "header"
+header = "From"
+pattern = '=\?'
+score = 1
+description = "d"
+
+[[rule]]
+name = "RAW_WORD"
+type = "header"
+header = "From:raw"
+pattern = '^=\?iso-8859-1\?q\?ren=e9\?= <rene@example\.org>$'
+score = 1
+description = "d"
+
+[[rule]]
+name = "RAW_DECODED"
+type = "header"
+header = "From:raw"
+pattern = 'rené'
+score = 1
+description = "d"
+
+[[rule]]
+name = "NAME_DECODED"
+type = "header"
+header = "From:name"
+pattern = '^rené$'
+score = 1
+description = "d"
+
+[[rule]]
+name = "ADDR_ONLY"
+type = "header"
+header = "From:addr"
+pattern = '^rene@example\.org$'
+score = 1
+description = "d"
+"#;
+        let v = run_with_rules(
+            PARTS,
+            &[],
+            "From: =?iso-8859-1?q?ren=e9?=\r\n <rene@example.org>\r\nSubject: s\r\n\r\nbody\r\n",
+            0,
+        );
+        let rules = [
+            "VALUE_WORD",
+            "RAW_WORD",
+            "RAW_DECODED",
+            "NAME_DECODED",
+            "ADDR_ONLY",
+        ];
+        let mut fired: Vec<&str> = v
+            .symbols
+            .iter()
+            .map(|s| s.name.as_str())
+            .filter(|n| rules.contains(n))
+            .collect();
+        fired.sort_unstable();
+        assert_eq!(
+            fired,
+            ["ADDR_ONLY", "NAME_DECODED", "RAW_WORD"],
+            "{:?}",
+            v.symbols
         );
     }
 }
