@@ -119,6 +119,13 @@ pub struct Message<'a> {
     problems: Vec<&'static str>,
     /// The first From mailbox, parsed on first use (several checks ask).
     from: std::cell::OnceCell<Option<Mailbox>>,
+    /// Raw 8-bit fields decoded by the charset detector, by their index in
+    /// `headers`, on first use: the content rules and checks read the same
+    /// field many times.
+    sniffed: std::cell::RefCell<Vec<(usize, String)>>,
+    /// The charset detector's budget for this message, what the parts left
+    /// of it (see [`charset::Sniffer`]).
+    sniffer: std::cell::RefCell<charset::Sniffer>,
 }
 
 impl<'a> Message<'a> {
@@ -132,6 +139,7 @@ impl<'a> Message<'a> {
         let mut text = String::new();
         let mut links = Vec::new();
         let mut forms = html::Forms::default();
+        let mut sniffer = charset::Sniffer::default();
         if let Some(m) = &parsed {
             // HTML is rendered by our own `html::to_text`, not mail-parser's:
             // its entity table is a compile-time hash that misses on wasm32
@@ -143,19 +151,23 @@ impl<'a> Message<'a> {
                 .html_body
                 .iter()
                 .filter_map(|&id| match m.part(id).map(|p| &p.body) {
-                    Some(mail_parser::PartType::Html(h)) => Some((id, part_text(m, raw, id, h))),
+                    Some(mail_parser::PartType::Html(h)) => {
+                        Some((id, part_text(m, raw, id, h, &mut sniffer)))
+                    }
                     _ => None,
                 })
                 .collect();
             for id in &m.text_body {
                 match m.part(*id).map(|p| &p.body) {
+                    // A text that is already full takes no more parts.
+                    _ if text.len() >= MAX_TEXT_BYTES => break,
                     Some(mail_parser::PartType::Text(t)) => {
-                        push_limited(&mut text, &part_text(m, raw, *id, t))
+                        push_limited(&mut text, &part_text(m, raw, *id, t, &mut sniffer))
                     }
                     Some(mail_parser::PartType::Html(h)) => {
                         let h = match html_parts.iter().find(|(i, _)| i == id) {
                             Some((_, h)) => Cow::Borrowed(&**h),
-                            None => part_text(m, raw, *id, h),
+                            None => part_text(m, raw, *id, h, &mut sniffer),
                         };
                         push_limited(&mut text, &html::to_text(&h))
                     }
@@ -184,6 +196,8 @@ impl<'a> Message<'a> {
             forms,
             problems,
             from: std::cell::OnceCell::new(),
+            sniffed: std::cell::RefCell::default(),
+            sniffer: std::cell::RefCell::new(sniffer),
         }
     }
 
@@ -212,17 +226,44 @@ impl<'a> Message<'a> {
     /// The first header called `name`, unfolded and with RFC 2047 words
     /// decoded.
     pub fn header_text(&self, name: &str) -> Option<String> {
-        self.headers_named(name).next().map(|h| decode_words(h))
+        self.headers_named(name).next().map(|h| self.decode_words(h))
     }
 
     /// One field's value, unfolded and with RFC 2047 words decoded.
     pub fn header_text_of(&self, header: &RawHeader<'_>) -> String {
-        decode_words(header)
+        self.decode_words(header)
+    }
+
+    fn decode_words(&self, h: &RawHeader<'_>) -> String {
+        // A field written in raw 8-bit that is not UTF-8 says nothing of its
+        // charset: decode it as the detector guesses (see [`charset`]).
+        let unfolded = if charset::needs_sniffing(h.value) {
+            self.sniffed(h)
+        } else {
+            h.unfolded()
+        };
+        decode_words(unfolded)
+    }
+
+    /// A raw 8-bit field decoded by the charset detector, unfolded: run
+    /// once per field of this message.
+    fn sniffed(&self, h: &RawHeader<'_>) -> String {
+        let decode = || unfold(self.sniffer.borrow_mut().decode(h.value, &[]).as_bytes());
+        let Some(i) = self.headers.iter().position(|x| std::ptr::eq(x.value, h.value)) else {
+            return decode();
+        };
+        let mut cache = self.sniffed.borrow_mut();
+        if let Some((_, text)) = cache.iter().find(|(j, _)| *j == i) {
+            return text.clone();
+        }
+        let text = decode();
+        cache.push((i, text.clone()));
+        text
     }
 
     /// Every header called `name`, unfolded and decoded.
     pub fn header_texts(&self, name: &str) -> Vec<String> {
-        self.headers_named(name).map(decode_words).collect()
+        self.headers_named(name).map(|h| self.decode_words(h)).collect()
     }
 
     /// The mail-parser view, when the MIME structure was readable.
@@ -289,7 +330,13 @@ fn push_limited(out: &mut String, text: &str) {
 /// The text of text part `id` as mail-parser decoded it (`decoded`), or
 /// decoded again from its bytes when the part did not say its charset or
 /// said one its bytes are not in (see [`charset`]).
-fn part_text<'t>(m: &mail_parser::Message<'_>, raw: &[u8], id: u32, decoded: &'t str) -> Cow<'t, str> {
+fn part_text<'t>(
+    m: &mail_parser::Message<'_>,
+    raw: &[u8],
+    id: u32,
+    decoded: &'t str,
+    sniffer: &mut charset::Sniffer,
+) -> Cow<'t, str> {
     use mail_parser::MimeHeaders;
     // Cheap test first: mail-parser decodes an unlabelled part as UTF-8
     // (invalid bytes become U+FFFD) and an ASCII-labelled one as
@@ -351,17 +398,11 @@ fn part_text<'t>(m: &mail_parser::Message<'_>, raw: &[u8], id: u32, decoded: &'t
             .and_then(|ct| ct.attribute("charset"))
             .filter(|label| !charset::label_is_weak(Some(label))),
     );
-    Cow::Owned(charset::decode_unlabelled(&bytes, &hints))
+    Cow::Owned(sniffer.decode(&bytes, &hints))
 }
 
-fn decode_words(h: &RawHeader<'_>) -> String {
-    // A field written in raw 8-bit that is not UTF-8 says nothing of its
-    // charset: decode it as the detector guesses (see [`charset`]).
-    let unfolded = if charset::needs_sniffing(h.value) {
-        unfold(charset::decode_unlabelled(h.value, &[]).as_bytes())
-    } else {
-        h.unfolded()
-    };
+/// Decodes the RFC 2047 encoded-words of an unfolded field value.
+fn decode_words(unfolded: String) -> String {
     if !unfolded.contains("=?") {
         return unfolded;
     }
