@@ -173,7 +173,9 @@ impl<'a> Message<'a> {
                     }
                     _ => continue,
                 }
-                text.push('\n');
+                if text.len() < MAX_TEXT_BYTES {
+                    text.push('\n');
+                }
             }
             for (_, h) in &html_parts {
                 html::extract_links(h, &mut links);
@@ -709,6 +711,60 @@ mod tests {
     /// Regression: text that did not say its charset (or said us-ascii
     /// over 8-bit bytes) was decoded as UTF-8 or windows-1252, so the
     /// checks and the classifier saw replacement characters or mojibake.
+    /// Regression (a message of a hundred unlabelled 8-bit parts ran the
+    /// charset detector on each and outlasted the sandbox's time budget):
+    /// the parts of one message share the detector's budget, so once it is
+    /// spent a part decodes as the detector last decided; the text stops
+    /// taking parts once it is full.
+    #[test]
+    fn unlabelled_parts_share_one_sniff_budget() {
+        let ru = "Это тестовое письмо, пожалуйста, не отвечайте на него. ";
+        // 20 KiB in a single-byte charset: more than the detector reads.
+        let part_text = ru.repeat(40 * 1024 / ru.len());
+        let part = |e: &'static encoding_rs::Encoding| {
+            [
+                &b"--b\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\n"[..],
+                &e.encode(&part_text).0,
+                b"\n",
+            ]
+            .concat()
+        };
+        let mut raw =
+            b"Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n".to_vec();
+        for _ in 0..5 {
+            raw.extend(part(encoding_rs::KOI8_R));
+        }
+        raw.extend(part(encoding_rs::WINDOWS_1251));
+        raw.extend_from_slice(b"--b--\n");
+        let m = Message::parse(&raw);
+        let text = m.text();
+        assert_eq!(
+            text.matches("тестовое письмо").count(),
+            5 * part_text.matches("тестовое").count()
+        );
+        let as_koi8 = encoding_rs::KOI8_R
+            .decode(&encoding_rs::WINDOWS_1251.encode(&part_text).0)
+            .0
+            .into_owned();
+        assert!(text.contains(as_koi8.trim()), "the sixth part is read as KOI8-R");
+        // Alone, the same windows-1251 part is read as what it is.
+        let alone = [
+            &b"Subject: x\nContent-Type: text/plain\n\n"[..],
+            &encoding_rs::WINDOWS_1251.encode(&part_text).0,
+        ]
+        .concat();
+        assert!(Message::parse(&alone).text().contains(part_text.trim()));
+        // A text that is full takes no more parts.
+        let big = "word ".repeat(MAX_TEXT_BYTES / 5 + 1);
+        let raw = format!(
+            "Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n\
+             --b\nContent-Type: text/plain\n\n{big}\n--b\nContent-Type: text/plain\n\nafterwards\n--b--\n"
+        );
+        let m = Message::parse(raw.as_bytes());
+        assert_eq!(m.text().len(), MAX_TEXT_BYTES);
+        assert!(!m.text().contains("afterwards"));
+    }
+
     #[test]
     fn unlabelled_charsets_are_decoded() {
         fn qp(bytes: &[u8]) -> Vec<u8> {
