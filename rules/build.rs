@@ -35,6 +35,12 @@ fn main() {
                     "cargo:warning=rule {name} is too large for a full DFA and will run slowly in the sandbox"
                 );
             }
+            for (name, bytes) in f.pack().large_rules(mailward_core::pack::LARGE_RULE_BYTES) {
+                println!(
+                    "cargo:warning=rule {name} compiles to {} KiB of automata, in every instance's memory (a Unicode class such as \\w? ASCII classes cost next to nothing)",
+                    bytes / 1024
+                );
+            }
         }
     }
     let mut out = String::from(

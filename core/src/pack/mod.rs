@@ -209,6 +209,11 @@ impl Band {
     }
 }
 
+/// Bytes of automata above which a rule is reported as large (the pack's
+/// build warns, and the default pack's tests refuse it): its automata live
+/// in every instance's memory, and memory is time (README, Benchmark).
+pub const LARGE_RULE_BYTES: usize = 512 * 1024;
+
 /// A compiled, validated rule pack.
 #[derive(Debug)]
 pub struct RulePack {
@@ -793,6 +798,24 @@ impl RulePack {
             out.extend(g.set.lazy_patterns());
         }
         out.into_iter().map(|i| self.symbols[i].name.as_str()).collect()
+    }
+
+    /// The rules whose automata take more than `limit` bytes (of every
+    /// instance's memory), largest first, with their size. A Unicode class
+    /// such as `\w` is the usual cause: ASCII classes cost next to nothing.
+    pub fn large_rules(&self, limit: usize) -> Vec<(&str, usize)> {
+        let mut out: Vec<(usize, usize)> = self.body.pattern_memory();
+        out.extend(self.uri.pattern_memory());
+        for g in &self.headers {
+            out.extend(g.set.pattern_memory());
+        }
+        let mut large: Vec<(&str, usize)> = out
+            .into_iter()
+            .filter(|&(_, bytes)| bytes > limit)
+            .map(|(i, bytes)| (self.symbols[i].name.as_str(), bytes))
+            .collect();
+        large.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        large
     }
 
     /// Bytes of compiled automata in the pack.

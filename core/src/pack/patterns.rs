@@ -302,6 +302,19 @@ impl PatternSet {
             .collect()
     }
 
+    /// Each pattern's symbol and the bytes of its own automata (the shared
+    /// prefilter not counted).
+    pub fn pattern_memory(&self) -> Vec<(usize, usize)> {
+        self.patterns
+            .iter()
+            .map(|p| {
+                let bytes = p.dfa.as_ref().map_or(0, |d| d.memory_usage())
+                    + p.reverse.as_ref().map_or(0, |d| d.memory_usage());
+                (p.symbol, bytes)
+            })
+            .collect()
+    }
+
     /// Bytes of automata held by the set.
     pub fn memory_usage(&self) -> usize {
         self.prefilter.as_ref().map_or(0, |a| a.memory_usage())
