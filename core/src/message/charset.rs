@@ -121,7 +121,16 @@ impl Sniffer {
         let enc = if high < MIN_HIGH_BYTES && memchr::memchr(0x1b, sample).is_none() {
             encoding_rs::WINDOWS_1252
         } else if self.left == 0 {
-            self.last.unwrap_or(encoding_rs::WINDOWS_1252)
+            // The detector's last decision, if these bytes fit it (a
+            // multi-byte charset over Latin-1 bytes would give replacement
+            // characters).
+            if let Some(text) = self
+                .last
+                .and_then(|enc| enc.decode_without_bom_handling_and_without_replacement(bytes))
+            {
+                return text.into_owned();
+            }
+            encoding_rs::WINDOWS_1252
         } else {
             let sample = &sample[..sample.len().min(self.left)];
             self.left -= sample.len();
@@ -235,6 +244,19 @@ mod tests {
         );
         assert_eq!(sniffer.decode(&cp1251, &["windows-1251"]), text);
         assert_eq!(sniffer.decode(b"caf\xe9 cr\xe8me", &[]), "café crème");
+        // A last decision the bytes do not fit gives way to windows-1252.
+        let zh = "这是一封测试邮件，请勿回复。我们提供最优惠的价格和服务。".repeat(800);
+        let (gbk, _, _) = encoding_rs::GBK.encode(&zh);
+        let mut spent = Sniffer::default();
+        for _ in 0..4 {
+            assert_eq!(spent.decode(&gbk, &[]), zh);
+        }
+        assert_eq!(spent.left, 0);
+        let latin1 = b"Gr\xfc\xdfe aus K\xf6ln, \xe0 bient\xf4t! Gr\xfc\xdfe aus K\xf6ln, \xe0 bient\xf4t!";
+        assert_eq!(
+            spent.decode(latin1, &[]),
+            "Grüße aus Köln, à bientôt! Grüße aus Köln, à bientôt!"
+        );
         // A sniffer of its own for each message: a fresh one detects.
         assert_eq!(decode_unlabelled(&cp1251, &[]), text);
         // Fewer 8-bit bytes than a guess needs: no detector, no budget.
