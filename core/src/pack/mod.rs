@@ -792,25 +792,26 @@ impl RulePack {
     /// work, on a lazily built automaton that is slow inside the sandbox;
     /// the build warns about them.
     pub fn lazy_rules(&self) -> Vec<&str> {
-        let mut out: Vec<usize> = self.body.lazy_patterns();
-        out.extend(self.uri.lazy_patterns());
-        for g in &self.headers {
-            out.extend(g.set.lazy_patterns());
-        }
-        out.into_iter().map(|i| self.symbols[i].name.as_str()).collect()
+        self.pattern_sets()
+            .flat_map(PatternSet::lazy_patterns)
+            .map(|i| self.symbols[i].name.as_str())
+            .collect()
+    }
+
+    /// The compiled pattern sets: body, URI, and one per header part.
+    fn pattern_sets(&self) -> impl Iterator<Item = &PatternSet> {
+        [&self.body, &self.uri]
+            .into_iter()
+            .chain(self.headers.iter().map(|g| &g.set))
     }
 
     /// The rules whose automata take more than `limit` bytes (of every
     /// instance's memory), largest first, with their size. A Unicode class
     /// such as `\w` is the usual cause: ASCII classes cost next to nothing.
     pub fn large_rules(&self, limit: usize) -> Vec<(&str, usize)> {
-        let mut out: Vec<(usize, usize)> = self.body.pattern_memory();
-        out.extend(self.uri.pattern_memory());
-        for g in &self.headers {
-            out.extend(g.set.pattern_memory());
-        }
-        let mut large: Vec<(&str, usize)> = out
-            .into_iter()
+        let mut large: Vec<(&str, usize)> = self
+            .pattern_sets()
+            .flat_map(PatternSet::pattern_memory)
             .filter(|&(_, bytes)| bytes > limit)
             .map(|(i, bytes)| (self.symbols[i].name.as_str(), bytes))
             .collect();
@@ -820,9 +821,7 @@ impl RulePack {
 
     /// Bytes of compiled automata in the pack.
     pub fn automata_bytes(&self) -> usize {
-        self.body.memory_usage()
-            + self.uri.memory_usage()
-            + self.headers.iter().map(|g| g.set.memory_usage()).sum::<usize>()
+        self.pattern_sets().map(PatternSet::memory_usage).sum()
     }
 }
 

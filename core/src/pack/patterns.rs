@@ -319,12 +319,9 @@ impl PatternSet {
     pub fn memory_usage(&self) -> usize {
         self.prefilter.as_ref().map_or(0, |a| a.memory_usage())
             + self
-                .patterns
-                .iter()
-                .map(|p| {
-                    p.dfa.as_ref().map_or(0, |d| d.memory_usage())
-                        + p.reverse.as_ref().map_or(0, |d| d.memory_usage())
-                })
+                .pattern_memory()
+                .into_iter()
+                .map(|(_, bytes)| bytes)
                 .sum::<usize>()
     }
 
