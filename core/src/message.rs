@@ -708,9 +708,6 @@ mod tests {
         assert!(matches!(collapse_whitespace("déjà vu"), Cow::Borrowed(_)));
     }
 
-    /// Regression: text that did not say its charset (or said us-ascii
-    /// over 8-bit bytes) was decoded as UTF-8 or windows-1252, so the
-    /// checks and the classifier saw replacement characters or mojibake.
     /// Regression (a message of a hundred unlabelled 8-bit parts ran the
     /// charset detector on each and outlasted the sandbox's time budget):
     /// the parts of one message share the detector's budget, so once it is
@@ -765,6 +762,9 @@ mod tests {
         assert!(!m.text().contains("afterwards"));
     }
 
+    /// Regression: text that did not say its charset (or said us-ascii
+    /// over 8-bit bytes) was decoded as UTF-8 or windows-1252, so the
+    /// checks and the classifier saw replacement characters or mojibake.
     #[test]
     fn unlabelled_charsets_are_decoded() {
         fn qp(bytes: &[u8]) -> Vec<u8> {

@@ -24,8 +24,8 @@
 //! The detector is the costly step (a few hundred nanoseconds a byte), so
 //! it reads at most the first 16 KiB of a text, and at most 64 KiB in all
 //! for one message (a [`Sniffer`]); a message with more unlabelled parts
-//! than that decodes the rest as the detector last decided for it, else as
-//! windows-1252. Without the budget, a 6 MB message of a hundred
+//! than that decodes the rest as the detector last decided for it when
+//! their bytes fit that charset, else as windows-1252. Without the budget, a 6 MB message of a hundred
 //! unlabelled 8-bit parts ran the detector on each and outlasted the
 //! sandbox's time budget.
 
@@ -132,9 +132,14 @@ impl Sniffer {
             }
             encoding_rs::WINDOWS_1252
         } else {
-            let sample = &sample[..sample.len().min(self.left)];
+            let (sample, high) = if sample.len() > self.left {
+                // What is left of the budget: count its 8-bit bytes anew.
+                let part = &sample[..self.left];
+                (part, part.iter().filter(|&&b| b >= 0x80).count())
+            } else {
+                (sample, high)
+            };
             self.left -= sample.len();
-            let high = sample.iter().filter(|&&b| b >= 0x80).count();
             let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
             detector.feed(sample, true);
             let guess = detector.guess(None, chardetng::Utf8Detection::Allow);
