@@ -143,6 +143,7 @@ impl Filter {
         checks::forms::check(&cx, &mut findings);
         if inbound {
             checks::origin::check(&cx, &mut findings);
+            checks::freemail::check(&cx, &mut findings);
         }
         // The model is trained on received mail (SpamAssassin's corpus); a
         // user's own submissions are judged by the outbound policy's

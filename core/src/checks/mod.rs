@@ -15,6 +15,7 @@ pub mod date;
 pub mod dkim;
 pub mod dmarc;
 pub mod forms;
+pub mod freemail;
 pub mod lookalike;
 pub mod origin;
 pub mod outbound;
@@ -49,6 +50,7 @@ pub fn code_symbols() -> Vec<&'static str> {
         urls::SYMBOLS,
         forms::SYMBOLS,
         origin::SYMBOLS,
+        freemail::SYMBOLS,
         outbound::SYMBOLS,
     ]
     .concat()
@@ -57,7 +59,7 @@ pub fn code_symbols() -> Vec<&'static str> {
 /// Every named pack list a code check reads; [`RulePack::compile`]
 /// refuses a pack that does not define them.
 pub fn code_lists() -> Vec<&'static str> {
-    [spoof::LISTS, urls::LISTS].concat()
+    [spoof::LISTS, urls::LISTS, freemail::LISTS].concat()
 }
 
 /// What one message is checked with.
@@ -243,7 +245,8 @@ pub(crate) mod testing {
     fn run_full(rules: &str, protected: &[&str], envelope: &Envelope, raw: &str, now: u64) -> Verdict {
         let mut pack = String::from(
             "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
-             [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n",
+             [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n\
+             freemail-relays = [\"yahoo.com aol.com\", \"gmail.com google.com\"]\n",
         );
         for s in super::code_symbols() {
             pack.push_str(&format!("[symbols.{s}]\nscore = 1\ndescription = \"d\"\n"));
