@@ -19,6 +19,11 @@
 //! its Date, give or take the zones and a queue. Bulk-mailing software
 //! that stamps a fresh Date on a stored template keeps the template's ID,
 //! weeks or months apart (`MSGID_DATE_FAR`: more than 3 days either way).
+//! Outlook and Outlook Express write the send time into their IDs too
+//! (`<001c01c25b9a$5e4a3d20$6400a8c0@host>`: a counter, then the Windows
+//! FILETIME's high and low 32 bits, 100 ns ticks since 1601), and software
+//! that imitates the form without the clock writes random digits there,
+//! thousands of years off (SpamAssassin's `MSGID_OUTLOOK_INVALID` test).
 
 use super::{Context, Findings};
 use mail_parser::DateTime;
@@ -99,21 +104,53 @@ fn msgid_day(id: &str) -> Option<((i64, i64, i64), i64)> {
     Some(((y, m, d), midnight.to_timestamp().div_euclid(86_400)))
 }
 
+/// Seconds since the Unix epoch of 1601-01-01, the FILETIME epoch.
+const FILETIME_EPOCH: i64 = -11_644_473_600;
+
+/// The send time an Outlook-form Message-ID carries
+/// (`<CCCCHHHHHHHH$LLLLLLLL$XXXXXXXX@…>`: four hex digits of a counter,
+/// then the FILETIME's high and low 32 bits), in seconds since the Unix
+/// epoch; `None` for any other ID.
+fn outlook_time(id: &str) -> Option<i64> {
+    let body = id.trim().strip_prefix('<')?.split('@').next()?;
+    let hex = |g: &str, len: usize| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit());
+    let groups: Vec<&str> = body.split('$').collect();
+    let [first, low, third] = groups[..] else {
+        return None;
+    };
+    if !(hex(first, 12) && hex(low, 8) && hex(third, 8)) {
+        return None;
+    }
+    let high = u64::from_str_radix(&first[4..], 16).ok()?;
+    let low = u64::from_str_radix(low, 16).ok()?;
+    let ticks = (high << 32) | low;
+    i64::try_from(ticks / 10_000_000).ok().map(|s| s + FILETIME_EPOCH)
+}
+
 /// Emits the tier of a Date more than 3 hours after the arrival, and
 /// [`MSGID_DATE_FAR`].
 pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     let Some(date) = cx.message.header_text("Date").and_then(|d| timestamp(d.trim())) else {
         return;
     };
-    if let Some(((y, m, d), id_day)) = cx.message.header_text("Message-ID").and_then(|id| msgid_day(&id)) {
-        let date_day = date.div_euclid(86_400);
-        if (date_day - id_day).abs() > MSGID_DATE_DAYS {
-            let option = format!(
-                "Message-ID {y:04}-{m:02}-{d:02}, Date {} days {}",
-                (date_day - id_day).abs(),
-                if date_day > id_day { "later" } else { "earlier" }
-            );
-            findings.fire(cx.pack, MSGID_DATE_FAR, &[&option]);
+    let date_day = date.div_euclid(86_400);
+    let later = |later: bool| if later { "later" } else { "earlier" };
+    if let Some(id) = cx.message.header_text("Message-ID") {
+        if let Some(((y, m, d), id_day)) = msgid_day(&id) {
+            if (date_day - id_day).abs() > MSGID_DATE_DAYS {
+                let option = format!(
+                    "Message-ID {y:04}-{m:02}-{d:02}, Date {} days {}",
+                    (date_day - id_day).abs(),
+                    later(date_day > id_day)
+                );
+                findings.fire(cx.pack, MSGID_DATE_FAR, &[&option]);
+            }
+        } else if let Some(sent) = outlook_time(&id) {
+            let days = (date - sent).abs() / 86_400;
+            if days > MSGID_DATE_DAYS {
+                let option = format!("Outlook Message-ID time, Date {days} days {}", later(date > sent));
+                findings.fire(cx.pack, MSGID_DATE_FAR, &[&option]);
+            }
         }
     }
     let Some((arrived, source)) = arrival(cx) else {
@@ -222,8 +259,28 @@ mod tests {
             ("<200213291357.AA01@mx.example.org>", None),
             ("<200202301357.AA01@mx.example.org>", None),
             ("<123456789012345@mx.example.org>", None),
-            ("<001c01c25b9a$5e4a3d20$6400a8c0@example>", None),
             ("200206291357.AA01@mx.example.org", None),
+            // Outlook's form: its FILETIME says 14 Sep 2002 02:56 UTC.
+            ("<001c01c25b9a$5e4a3d20$6400a8c0@example>", None),
+            // 9 Sep 2002 13:00 and 10 Sep 2002 14:00 UTC.
+            (
+                "<000001c25800$ce0d0800$0100a8c0@pc>",
+                Some("Outlook Message-ID time, Date 5 days later"),
+            ),
+            ("<000001c258d2$5a3b3000$0100a8c0@pc>", None),
+            // Imitations with random digits, thousands of years off.
+            (
+                "<006a5b3c2d1e$8f7e6d5c$4b3a2918@pc>",
+                Some("Outlook Message-ID time, Date 7462285 days earlier"),
+            ),
+            (
+                "<000000000000$00000000$00000000@pc>",
+                Some("Outlook Message-ID time, Date 146718 days later"),
+            ),
+            // Not the form: wrong group lengths, non-hex digits, a fourth group.
+            ("<0001c25b9a$5e4a3d20$6400a8c0@example>", None),
+            ("<001c01c25x9a$5e4a3d20$6400a8c0@example>", None),
+            ("<001c01c25b9a$5e4a3d20$6400a8c0$00@example>", None),
         ];
         for (id, want) in cases {
             let want: Vec<String> = want.map(str::to_string).into_iter().collect();
