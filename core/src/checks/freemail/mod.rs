@@ -37,7 +37,8 @@ pub const SYMBOLS: &[&str] = &["FREEMAIL_FROM_UNRELAYED"];
 /// Pack lists this check reads.
 pub const LISTS: &[&str] = &["freemail-relays"];
 
-/// Most `Received` fields looked at, newest first.
+/// Most `Received` fields read; a longer trace is not judged (the
+/// provider's own fields are the oldest, at its end).
 const MAX_RECEIVED: usize = 64;
 
 /// Header fields of mailing lists and of mail sent on the author's behalf.
@@ -54,12 +55,10 @@ const RELAYED_BY_OTHERS: &[&str] = &[
 /// The entry of `relays` (space-separated registrable domains) that holds
 /// `host`'s registrable domain.
 pub fn provider<'a>(relays: &'a [String], host: &str) -> Option<&'a str> {
-    let host = domain::normalise(host);
-    let org = domain::registrable(&host);
     relays
         .iter()
         .map(String::as_str)
-        .find(|entry| entry.split_whitespace().any(|d| d.eq_ignore_ascii_case(org)))
+        .find(|entry| in_provider(entry, host))
 }
 
 /// True when `provider` (an entry of the list) names `host`'s registrable
@@ -98,11 +97,11 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     }
     let received: Vec<String> = msg
         .headers_named("Received")
-        .take(MAX_RECEIVED)
+        .take(MAX_RECEIVED + 1)
         .map(|h| h.unfolded())
         .collect();
     let helo = cx.envelope.client_ip.and(cx.envelope.helo.as_deref());
-    if received.is_empty() && cx.envelope.client_ip.is_none() {
+    if received.len() > MAX_RECEIVED || (received.is_empty() && cx.envelope.client_ip.is_none()) {
         return;
     }
     let relayed = received
@@ -205,6 +204,10 @@ Message-ID: <abc@pc7>\r\n\r\nMake money fast.\r\n";
 
     #[test]
     fn relayed_listed_or_unjudged_mail_does_not_fire() {
+        let long_trace =
+            "Received: from hop.example.net by hop.example.net; Mon, 1 Jul 2002 10:00:00 +0000\r\n"
+                .repeat(64)
+                + "Received: from mx.example.org";
         let cases: &[(&str, &str, &str)] = &[
             (
                 "the provider's relay as the client",
@@ -235,6 +238,11 @@ Message-ID: <abc@pc7>\r\n\r\nMake money fast.\r\n";
                 "sent on the author's behalf",
                 "Subject: hi\r\n",
                 "Subject: hi\r\nSender: news@stories.example.com\r\n",
+            ),
+            (
+                "a trace too long to read to its end",
+                "Received: from mx.example.org",
+                &long_trace,
             ),
             (
                 "no trace at all",
