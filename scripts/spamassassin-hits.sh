@@ -17,44 +17,17 @@
 #   scripts/spamassassin-hits.sh [OUT_DIR] [MAX_HAM]   # default: a temp dir, 0
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/spamd-common.sh
 corpus=$(scripts/fetch-corpus.sh)
 out=${1:-$(mktemp -d)}
 max_ham=${2:-0}
 mkdir -p "$out"
 
-command -v spamd >/dev/null && command -v spamc >/dev/null || {
-    echo "spamassassin-hits: installing spamassassin" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin spamc >/dev/null
-}
-jobs=$(nproc 2>/dev/null || echo 2)
-
-work=$(mktemp -d)
-SPAMD_PID=""
-cleanup() {
-    [ -n "$SPAMD_PID" ] && kill "$SPAMD_PID" 2>/dev/null && wait "$SPAMD_PID" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-# spamd's children run as nobody and must read the configuration.
-chmod 755 "$work"
-mkdir -m 755 "$work/site"
-cp /etc/spamassassin/*.pre /etc/spamassassin/*.cf "$work/site"/
+spamd_setup spamassassin-hits
+spamd_site "$work/site"
 echo "use_bayes 0" >"$work/site/zz_hits.cf"
 chmod 644 "$work/site"/*
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-spamd -L -i 127.0.0.1 -p "$port" --siteconfigpath "$work/site" --nouser-config -u nobody \
-    --max-children "$jobs" --min-children "$jobs" >"$work/spamd.log" 2>&1 &
-SPAMD_PID=$!
-for _ in $(seq 1 120); do
-    spamc -d 127.0.0.1 -p "$port" -K >/dev/null 2>&1 && break
-    sleep 0.5
-done
-spamc -d 127.0.0.1 -p "$port" -K >/dev/null 2>&1 || {
-    echo "spamassassin-hits: spamd did not start:" >&2
-    cat "$work/spamd.log" >&2
-    exit 1
-}
+start_spamd "$work/site"
 
 for group in easy-ham-1 spam-1; do
     echo "spamassassin-hits: $group" >&2
