@@ -25,9 +25,9 @@
 //! it reads at most the first 16 KiB of a text, and at most 64 KiB in all
 //! for one message (a [`Sniffer`]); a message with more unlabelled parts
 //! than that decodes the rest as the detector last decided for it when
-//! their bytes fit that charset, else as windows-1252. Without the budget, a 6 MB message of a hundred
-//! unlabelled 8-bit parts ran the detector on each and outlasted the
-//! sandbox's time budget.
+//! their bytes fit that charset, else as windows-1252. Without the budget,
+//! a 6 MB message of a hundred unlabelled 8-bit parts ran the detector on
+//! each and outlasted the sandbox's time budget.
 
 use encoding_rs::Encoding;
 
