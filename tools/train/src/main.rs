@@ -115,6 +115,12 @@ struct Args {
     /// [`SpamFolds`].
     #[arg(long, value_enum, default_value_t = SpamFolds::Interleaved)]
     spam_folds: SpamFolds,
+    /// Write every training document's features here, one line each
+    /// (name, label, source, message number, rendition, weight, distinct
+    /// features, then the features; tab-separated), to study other models
+    /// on the very features the check sees.
+    #[arg(long, value_name = "FILE")]
+    dump_features: Option<PathBuf>,
 }
 
 /// The SpamAssassin corpus's groups (`scripts/fetch-corpus.sh`), which the
@@ -583,6 +589,25 @@ fn group_cross_validate(docs: &[Doc], probes: &[Doc], min_source: usize, a: &Arg
     report
 }
 
+/// Writes `docs` for [`Args::dump_features`].
+fn dump_features(docs: &[Doc], path: &Path) -> Result<()> {
+    let mut out = String::new();
+    for d in docs {
+        let label = if d.spam { "spam" } else { "ham" };
+        let rendition = d.rendition.map_or("-".to_string(), |r| format!("{r:?}"));
+        let _ = write!(
+            out,
+            "{}\t{label}\t{}\t{}\t{rendition}\t{}\t{}",
+            d.name, d.source, d.message, d.weight, d.distinct
+        );
+        for f in &d.features {
+            let _ = write!(out, "\t{f}");
+        }
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
     let rendered_out = a.rendered_out.as_deref();
@@ -597,6 +622,9 @@ fn main() -> Result<()> {
     eprintln!("{n_ham} ham ({n_rendered} renditions), {n_spam} spam messages");
     if a.source_balance != 0.0 {
         balance_sources(&mut docs, a.source_balance);
+    }
+    if let Some(path) = &a.dump_features {
+        dump_features(&docs, path)?;
     }
     let cv = match a.cv {
         Some(k) if k >= 2 => {
@@ -708,7 +736,7 @@ fn main() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Doc, balance_sources, load};
+    use super::{Doc, balance_sources, dump_features, load};
     use mailward_core::message::Message;
     use std::path::PathBuf;
 
@@ -754,6 +782,51 @@ mod tests {
             (a + b - 5.0).abs() < 1e-9 && (a / b - 2.0).abs() < 1e-9,
             "a {a}, b {b}"
         );
+    }
+
+    /// The dump holds every document, renditions too, with what the model
+    /// is fitted on: label, source, message, weight, the norm's count and
+    /// the features, so `scripts/model-variants.py` refits the same model.
+    #[test]
+    fn dumped_features_are_what_the_model_is_fitted_on() {
+        let dir = std::env::temp_dir().join(format!("mailward-train-dump-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ham = dir.join("ham.eml");
+        std::fs::write(
+            &ham,
+            "From: alice@example.org\nSubject: minutes\n\nThe minutes are attached.\n",
+        )
+        .unwrap();
+        let (mut docs, _) = load(&[ham], false, &["s".to_string()], true, None).unwrap();
+        docs[0].source = "list:example".to_string();
+        let path = dir.join("dump.tsv");
+        dump_features(&docs, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(lines.len(), docs.len(), "{text}");
+        assert!(docs.len() > 1, "the message has renditions");
+        for (cols, d) in lines.iter().zip(&docs) {
+            assert_eq!(cols[0], d.name);
+            assert_eq!(cols[1], "ham");
+            assert_eq!(cols[2], d.source);
+            assert_eq!(cols[3].parse::<usize>().unwrap(), d.message);
+            assert_eq!(cols[4] == "-", d.rendition.is_none());
+            assert!((cols[5].parse::<f64>().unwrap() - d.weight).abs() < 1e-12);
+            assert_eq!(cols[6].parse::<usize>().unwrap(), d.distinct);
+            assert_eq!(
+                cols[7..],
+                d.features.iter().map(String::as_str).collect::<Vec<_>>()[..]
+            );
+        }
+        let first = &lines[0];
+        assert_eq!(first[2], "list:example");
+        assert!(first[7..].contains(&"minutes"), "{first:?}");
+        assert!(
+            !first[7..].iter().any(|f| f.starts_with("s:")),
+            "dropped families stay out: {first:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A site trains on its own exports: an mbox gives one training message
