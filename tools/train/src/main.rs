@@ -99,6 +99,10 @@ struct Args {
     /// see [`renditions`].
     #[arg(long)]
     renditions: bool,
+    /// Train on the same renditions of the plain-text spam too, so that
+    /// neither class owns a format.
+    #[arg(long, requires = "renditions")]
+    spam_renditions: bool,
     /// Write grouped cross-validation's rendered ham (the windows-1252 HTML
     /// rendition of each plain-text ham, never trained on) here, one file
     /// per message, named as its original; `--oof` then names them by
@@ -612,14 +616,15 @@ fn main() -> Result<()> {
     let a = Args::parse();
     let rendered_out = a.rendered_out.as_deref();
     let (mut docs, probes) = load(&a.ham, false, &a.drop, a.renditions, rendered_out)?;
-    docs.extend(load(&a.spam, true, &a.drop, false, None)?.0);
+    docs.extend(load(&a.spam, true, &a.drop, a.spam_renditions, None)?.0);
     let n_ham = docs.iter().filter(|d| !d.spam && d.rendition.is_none()).count();
-    let n_rendered = docs.iter().filter(|d| d.rendition.is_some()).count();
-    let n_spam = docs.iter().filter(|d| d.spam).count();
+    let n_rendered = docs.iter().filter(|d| !d.spam && d.rendition.is_some()).count();
+    let n_spam = docs.iter().filter(|d| d.spam && d.rendition.is_none()).count();
+    let n_spam_rendered = docs.iter().filter(|d| d.spam && d.rendition.is_some()).count();
     if n_ham == 0 || n_spam == 0 {
         bail!("need both ham ({n_ham}) and spam ({n_spam}) messages");
     }
-    eprintln!("{n_ham} ham ({n_rendered} renditions), {n_spam} spam messages");
+    eprintln!("{n_ham} ham ({n_rendered} renditions), {n_spam} spam ({n_spam_rendered} renditions) messages");
     if a.source_balance != 0.0 {
         balance_sources(&mut docs, a.source_balance);
     }
@@ -677,7 +682,11 @@ fn main() -> Result<()> {
         a.prune,
         a.max_iter,
         if a.fit_bias { " --fit-bias" } else { "" },
-        if a.renditions { " --renditions" } else { "" },
+        match (a.renditions, a.spam_renditions) {
+            (true, true) => " --renditions --spam-renditions",
+            (true, false) => " --renditions",
+            _ => "",
+        },
         if a.source_balance == 0.0 {
             String::new()
         } else {
@@ -709,9 +718,14 @@ fn main() -> Result<()> {
     let _ = writeln!(text, "#   (C=$(scripts/fetch-corpus.sh))");
     let _ = writeln!(
         text,
-        "# Trained on {n_ham} ham{} and {n_spam} spam; vocabulary {} features (df >= {}), {} kept (|w| >= {}), {} L-BFGS iterations.",
+        "# Trained on {n_ham} ham{} and {n_spam} spam{}; vocabulary {} features (df >= {}), {} kept (|w| >= {}), {} L-BFGS iterations.",
         if n_rendered > 0 {
             format!(" (and {n_rendered} renditions of it; a message and its renditions weigh one message)")
+        } else {
+            String::new()
+        },
+        if n_spam_rendered > 0 {
+            format!(" (and {n_spam_rendered} renditions of it)")
         } else {
             String::new()
         },
