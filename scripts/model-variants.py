@@ -23,6 +23,9 @@ A variant is NAME=JSON with any of:
   drop      feature prefixes left out, e.g. ["m:", "m!"]
   nb        Naive Bayes log-count-ratio scaling of the features (NBSVM,
             Wang & Manning 2012) with this smoothing; default off
+  known_norm  true: count a message's length (the n above) in the features
+            the model keeps, not in all it has (fit, prune, refit on the
+            kept features), so unseen words do not dilute the known ones
 
     C=$(scripts/fetch-corpus.sh)
     target/release/mailward-train --ham $C/easy-ham-1 --spam $C/spam-1 --renditions \\
@@ -48,7 +51,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.stats import rankdata
 
-SETTINGS = {"l2", "power", "prune", "min_df", "drop", "nb"}
+SETTINGS = {"l2", "power", "prune", "min_df", "drop", "nb", "known_norm"}
 SPAM_FOLDS = 5
 MIN_SOURCE = 20
 
@@ -98,11 +101,13 @@ class Model:
     def _matrix(self, docs):
         rows, cols, vals = [], [], []
         power = self.s.get("power", 0.5)
+        known = getattr(self, "known", None)
         for i, d in enumerate(docs):
             idx = [self.vocab[f] for f in d["features"] if f in self.vocab]
+            n = d["distinct"] if known is None else sum(1 for f in d["features"] if f in known)
             rows += [i] * len(idx)
             cols += idx
-            vals += [max(d["distinct"], 1) ** -power] * len(idx)
+            vals += [max(n, 1) ** -power] * len(idx)
         shape = (len(docs), len(self.vocab))
         return sp.csr_matrix((vals, (rows, cols)), shape=shape), sp.csr_matrix(
             (np.ones(len(vals)), (rows, cols)), shape=shape
@@ -114,7 +119,11 @@ class Model:
         for d in docs:
             df.update(set(d["features"]))
         min_df = self.s.get("min_df", 1)
-        self.vocab = {f: i for i, f in enumerate(sorted(f for f, n in df.items() if n >= min_df))}
+        known = getattr(self, "known", None)
+        self.vocab = {
+            f: i
+            for i, f in enumerate(sorted(f for f, n in df.items() if n >= min_df and (known is None or f in known)))
+        }
         x, present = self._matrix(docs)
         spam = np.array([d["spam"] for d in docs])
         weight = np.array([d["weight"] for d in docs])
@@ -130,6 +139,14 @@ class Model:
         if scale is not None:
             self.w = self.w * scale
         self.w[np.abs(self.w) < self.s.get("prune", 0.2)] = 0.0
+        if self.s.get("known_norm"):
+            kept = {f for f, i in self.vocab.items() if self.w[i] != 0.0}
+            if known is None:
+                # Refit on the kept features, each message's length counted
+                # in them; a check counts the features the model file has.
+                self.known = kept
+                return self.fit(docs)
+            self.known = kept
         return self
 
     def probability(self, docs):
