@@ -42,7 +42,7 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-SEARCH_EDGES = (0.7, 0.8, 0.9, 0.95, 0.99)
+SEARCH_EDGES = (0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
 SEARCH_MID = (4.0, 4.5, 5.0, 5.5)
 SEARCH_STRONG = (1.0, 1.5, 2.0)
 SEARCH_WEAK = (0.5, 1.0)
