@@ -597,6 +597,9 @@ fn group_cross_validate(docs: &[Doc], probes: &[Doc], min_source: usize, a: &Arg
 fn dump_features(docs: &[Doc], path: &Path) -> Result<()> {
     let mut out = String::new();
     for d in docs {
+        if d.name.contains(['\t', '\n', '\r']) {
+            bail!("cannot dump {:?}: the file name has a tab or line break", d.name);
+        }
         let label = if d.spam { "spam" } else { "ham" };
         let rendition = d.rendition.map_or("-".to_string(), |r| format!("{r:?}"));
         let _ = write!(
@@ -840,6 +843,29 @@ mod tests {
             !first[7..].iter().any(|f| f.starts_with("s:")),
             "dropped families stay out: {first:?}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `--spam-renditions`: plain-text spam gets the trained renditions,
+    /// which share its weight and its message number (so its fold), and
+    /// no probe.
+    #[test]
+    fn spam_renditions_share_the_message() {
+        let dir = std::env::temp_dir().join(format!("mailward-train-spam-r-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let spam = dir.join("spam.eml");
+        std::fs::write(
+            &spam,
+            "From: x@example.biz\nSubject: offer\n\nCheap offer, click now.\n",
+        )
+        .unwrap();
+        let (docs, probes) = load(&[spam], true, &[], true, None).unwrap();
+        assert!(probes.is_empty());
+        assert_eq!(docs.len(), 1 + super::renditions::TRAINED.len());
+        assert!(docs.iter().all(|d| d.spam && d.message == 0));
+        let weight: f64 = docs.iter().map(|d| d.weight).sum();
+        assert!((weight - 1.0).abs() < 1e-9, "{weight}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
