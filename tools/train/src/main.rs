@@ -801,14 +801,20 @@ mod tests {
         );
     }
 
+    /// An empty directory of this test process's own, named by `tag`.
+    fn scratch_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mailward-train-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     /// The dump holds every document, renditions too, with what the model
     /// is fitted on: label, source, message, weight, the norm's count and
     /// the features, so `scripts/model-variants.py` refits the same model.
     #[test]
     fn dumped_features_are_what_the_model_is_fitted_on() {
-        let dir = std::env::temp_dir().join(format!("mailward-train-dump-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("dump");
         let ham = dir.join("ham.eml");
         std::fs::write(
             &ham,
@@ -851,9 +857,7 @@ mod tests {
     /// no probe.
     #[test]
     fn spam_renditions_share_the_message() {
-        let dir = std::env::temp_dir().join(format!("mailward-train-spam-r-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("spam-r");
         let spam = dir.join("spam.eml");
         std::fs::write(
             &spam,
@@ -873,8 +877,7 @@ mod tests {
     /// per mail, each with its renditions, and its probes get a file each.
     #[test]
     fn an_mbox_gives_one_message_per_mail() {
-        let dir = std::env::temp_dir().join(format!("mailward-train-mbox-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch_dir("mbox");
         std::fs::create_dir_all(dir.join("maildir/cur")).unwrap();
         let mbox = dir.join("ham.mbox");
         std::fs::write(
