@@ -193,9 +193,11 @@ class Robinson(Model):
             if len(f) == 0:
                 out.append(0.5)
                 continue
-            ham = chi2.sf(-2 * np.log(f).sum(), 2 * len(f))
-            spam = chi2.sf(-2 * np.log(1 - f).sum(), 2 * len(f))
-            out.append((1 + ham - spam) / 2)
+            # SpamBayes' chi2_spamprob: S (spam evidence) from the product
+            # of 1 - f, H (ham evidence) from the product of f.
+            spam = 1 - chi2.sf(-2 * np.log(1 - f).sum(), 2 * len(f))
+            ham = 1 - chi2.sf(-2 * np.log(f).sum(), 2 * len(f))
+            out.append((1 + spam - ham) / 2)
         return np.array(out)
 
 
@@ -213,7 +215,8 @@ def out_of_fold(docs, settings, folds):
     oof = np.zeros(len(docs))
     for held in groups.values():
         held_set = set(held)
-        model = (Robinson if "robinson" in settings else Model)(settings).fit([d for i, d in enumerate(docs) if i not in held_set])
+        kind = Robinson if "robinson" in settings else Model
+        model = kind(settings).fit([d for i, d in enumerate(docs) if i not in held_set])
         oof[held] = model.probability([docs[i] for i in held])
     return oof
 
