@@ -52,110 +52,146 @@ SEARCH_HAM = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0)
 LAMBDA = 9
 
 
+class Pipeline:
+    """The pack's scoring of the training groups, with the classifier's part
+    and the sign families replaceable."""
+
+    def __init__(self, oof_path: str, scans: list[str]):
+        # name -> (label, p, known features, source)
+        self.oof = {}
+        for line in open(oof_path, encoding="utf-8"):
+            name, source, label, p, known = line.rstrip("\n").split("\t")
+            self.oof[name] = (label, float(p), int(known), source)
+        pack = tomllib.loads((ROOT / "rules/pack/pack.toml").read_text())
+        classifier = tomllib.loads((ROOT / "rules/pack/classifier.toml").read_text())
+        ratware = [
+            rule
+            for family in ("ratware", "bulk")
+            for rule in tomllib.loads((ROOT / f"rules/pack/{family}.toml").read_text())["rule"]
+        ]
+        # The spam signs (ratware.toml, bulk.toml), and the rule that counts them.
+        # The ham signs (origin.toml): scored rules only, searched together.
+        self.ham_signs = {
+            r["name"]: r["score"]
+            for r in tomllib.loads((ROOT / "rules/pack/origin.toml").read_text())["rule"]
+            if not r["name"].startswith("__")
+        }
+        self.combo = next(r for r in ratware if r["type"] == "meta" and r["expr"].endswith(">= 2"))
+        self.signs = {
+            r["name"]: r["score"] for r in ratware if not r["name"].startswith("__") and r is not self.combo
+        }
+        self.threshold = pack["actions"]["add-header"]
+        self.min_features = classifier["model"]["min-features"]
+        self.bands = [
+            (r["range"][0], r["range"][1], r["score"]) for r in classifier["rule"] if r["type"] == "model"
+        ]
+        # (kind, rules' score without BAYES_* and the sign families, p,
+        #  known features, the spam signs that fired, the ham signs that fired,
+        #  path, ham source, every other symbol that fired)
+        self.rows = []
+        self.missing = 0
+        for scan in scans:
+            for line in open(scan, encoding="utf-8"):
+                v = json.loads(line)
+                if v.get("error") or v["path"] not in self.oof:
+                    self.missing += 1
+                    continue
+                names = {s["name"] for s in v["symbols"]}
+                family = [
+                    s["score"]
+                    for s in v["symbols"]
+                    if s["name"].startswith("BAYES_")
+                    or s["name"] in self.signs
+                    or s["name"] in self.ham_signs
+                    or s["name"] == self.combo["name"]
+                ]
+                kind, p, known, source = self.oof[v["path"]]
+                self.rows.append(
+                    (
+                        kind,
+                        v["score"] - sum(family),
+                        p,
+                        known,
+                        [n for n in names if n in self.signs],
+                        [n for n in names if n in self.ham_signs],
+                        v["path"],
+                        source,
+                        sorted(n for n in names if not n.startswith("BAYES_")),
+                    )
+                )
+
+    def band(self, p: float, edge: float | None = None, mid: float = 0.0) -> float:
+        for lo, hi, score in self.bands:
+            # The pack's ranges are half-open except the last, as in the check.
+            if lo <= p < hi or (hi == 1.0 and p == 1.0):
+                if edge is not None and lo >= 0.7:
+                    # Below the edge the band needs other evidence; from
+                    # it on, the band flags alone.
+                    return mid if lo < edge else max(score, self.threshold)
+                return score
+        return 0.0
+
+    def run(self, score_of, rows=None) -> dict:
+        flagged = {"ham": [0, 0], "spam": [0, 0], "rendered-ham": [0, 0]}
+        for kind, rules, p, known, fired, ham, *_ in self.rows if rows is None else rows:
+            total = rules + score_of(p, known, fired, ham)
+            flagged[kind][1] += 1
+            if total >= self.threshold:
+                flagged[kind][0] += 1
+        return flagged
+
+    def as_packed(self, p, known, fired, ham):
+        s = self.band(p) if known >= self.min_features else 0.0
+        s += sum(self.ham_signs[n] for n in ham)
+        s += sum(self.signs[n] for n in fired)
+        return s + (self.combo["score"] if len(fired) >= 2 else 0.0)
+
+    def choice(self, edge, mid, strong, weak, both, good):
+        """The scoring of one search choice: where the classifier alone flags
+        (`edge`), what the bands below it score (`mid`), what the spam signs
+        score (those scoring over 1 in the pack as `strong`, the others as
+        `weak`, plus the combination) and what each ham sign scores (`good`)."""
+
+        def score_of(p, known, fired, ham):
+            s = self.band(p, edge, mid) if known >= self.min_features else 0.0
+            s += sum(strong if self.signs[n] > 1 else weak for n in fired) + good * len(ham)
+            return s + (both if len(fired) >= 2 else 0.0)
+
+        return score_of
+
+    def search(self, rows=None) -> list[tuple]:
+        """Every choice's (cost, ham, rendered ham, spam missed, choice...),
+        cheapest first, by the cost LAMBDA x ham flagged + spam missed."""
+        results = []
+        for choice in itertools.product(
+            SEARCH_EDGES, SEARCH_MID, SEARCH_STRONG, SEARCH_WEAK, SEARCH_SIGNS, SEARCH_HAM
+        ):
+            f = self.run(self.choice(*choice), rows)
+            ham, rendered, spam = f["ham"][0], f["rendered-ham"][0], f["spam"][1] - f["spam"][0]
+            results.append((LAMBDA * (ham + rendered) + spam, ham, rendered, spam, *choice))
+        results.sort()
+        return results
+
+
 def main() -> int:
     args = [a for a in sys.argv[1:] if a != "--search"]
     search = len(args) != len(sys.argv) - 1
     if len(args) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    oof = {}
-    for line in open(args[0], encoding="utf-8"):
-        name, _source, label, p, known = line.rstrip("\n").split("\t")
-        oof[name] = (label, float(p), int(known))
-    pack = tomllib.loads((ROOT / "rules/pack/pack.toml").read_text())
-    classifier = tomllib.loads((ROOT / "rules/pack/classifier.toml").read_text())
-    ratware = [
-        rule
-        for family in ("ratware", "bulk")
-        for rule in tomllib.loads((ROOT / f"rules/pack/{family}.toml").read_text())["rule"]
-    ]
-    # The spam signs (ratware.toml, bulk.toml), and the rule that counts them.
-    # The ham signs (origin.toml): scored rules only, searched together.
-    ham_signs = {
-        r["name"]: r["score"]
-        for r in tomllib.loads((ROOT / "rules/pack/origin.toml").read_text())["rule"]
-        if not r["name"].startswith("__")
-    }
-    combo = next(r for r in ratware if r["type"] == "meta" and r["expr"].endswith(">= 2"))
-    signs = {r["name"]: r["score"] for r in ratware if not r["name"].startswith("__") and r is not combo}
-    threshold = pack["actions"]["add-header"]
-    min_features = classifier["model"]["min-features"]
-    bands = [(r["range"][0], r["range"][1], r["score"]) for r in classifier["rule"] if r["type"] == "model"]
-
-    def band(p: float, edge: float | None = None, mid: float = 0.0) -> float:
-        for lo, hi, score in bands:
-            # The pack's ranges are half-open except the last, as in the check.
-            if lo <= p < hi or (hi == 1.0 and p == 1.0):
-                if edge is not None and lo >= 0.7:
-                    # Below the edge the band needs other evidence; from
-                    # it on, the band flags alone.
-                    return mid if lo < edge else max(score, threshold)
-                return score
-        return 0.0
-
-    # (kind, rules' score without BAYES_* and the sign families, p,
-    #  known features, the spam signs that fired, the ham signs that fired)
-    rows = []
-    missing = 0
-    for scan in args[1:]:
-        for line in open(scan, encoding="utf-8"):
-            v = json.loads(line)
-            if v.get("error") or v["path"] not in oof:
-                missing += 1
-                continue
-            names = {s["name"] for s in v["symbols"]}
-            family = [
-                s["score"]
-                for s in v["symbols"]
-                if s["name"].startswith("BAYES_") or s["name"] in signs or s["name"] in ham_signs or s["name"] == combo["name"]
-            ]
-            kind, p, known = oof[v["path"]]
-            rows.append((kind, v["score"] - sum(family), p, known, [n for n in names if n in signs], [n for n in names if n in ham_signs]))
-
-    def run(score_of) -> dict:
-        flagged = {"ham": [0, 0], "spam": [0, 0], "rendered-ham": [0, 0]}
-        for kind, rules, p, known, fired, ham in rows:
-            total = rules + score_of(p, known, fired, ham)
-            flagged[kind][1] += 1
-            if total >= threshold:
-                flagged[kind][0] += 1
-        return flagged
-
-    def as_packed(p, known, fired, ham):
-        s = band(p) if known >= min_features else 0.0
-        s += sum(ham_signs[n] for n in ham)
-        s += sum(signs[n] for n in fired)
-        return s + (combo["score"] if len(fired) >= 2 else 0.0)
-
-    flagged = run(as_packed)
+    pipeline = Pipeline(args[0], args[1:])
+    flagged = pipeline.run(pipeline.as_packed)
     for kind, (f, n) in flagged.items():
         if n:
             print(f"{kind:4} flagged {f:>5}/{n:<5} ({100 * f / max(n, 1):.2f} %)")
     if search:
-        # Where the classifier alone flags (`edge`), what the bands below it
-        # score (`mid`), what the spam signs score (those scoring over 1 in
-        # the pack as `strong`, the others as `weak`, plus the combination)
-        # and what each ham sign scores (`ham`), by the cost LAMBDA x ham
-        # flagged + spam missed.
-        results = []
-        for edge, mid, strong, weak, both, good in itertools.product(
-            SEARCH_EDGES, SEARCH_MID, SEARCH_STRONG, SEARCH_WEAK, SEARCH_SIGNS, SEARCH_HAM
-        ):
-            def score_of(p, known, fired, ham, edge=edge, mid=mid, strong=strong, weak=weak, both=both, good=good):
-                s = band(p, edge, mid) if known >= min_features else 0.0
-                s += sum(strong if signs[n] > 1 else weak for n in fired) + good * len(ham)
-                return s + (both if len(fired) >= 2 else 0.0)
-
-            f = run(score_of)
-            ham, rendered, spam = f["ham"][0], f["rendered-ham"][0], f["spam"][1] - f["spam"][0]
-            results.append((LAMBDA * (ham + rendered) + spam, ham, rendered, spam, edge, mid, strong, weak, both, good))
-        results.sort()
+        results = pipeline.search()
         print(f"cost = {LAMBDA} x ham flagged (as written or rendered) + spam missed; lowest first")
         print("cost  ham  rendered  spam-missed  alone-from  below-scores  strong  weak  two-signs  ham-sign")
         for cost, ham, rendered, spam, edge, mid, strong, weak, both, good in results[:12]:
             print(f"{cost:4}  {ham:3}  {rendered:8}  {spam:11}  {edge:10}  {mid:12}  {strong:6}  {weak:4}  {both:9}  {good:8}")
-    if missing:
-        print(f"{missing} scanned messages had no out-of-fold probability or failed", file=sys.stderr)
+    if pipeline.missing:
+        print(f"{pipeline.missing} scanned messages had no out-of-fold probability or failed", file=sys.stderr)
     return 0
 
 
