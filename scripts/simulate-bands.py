@@ -10,6 +10,9 @@ gave it (`mailward-train --group-cv N --oof FILE`). Prints, for the pack's
 bands (read from rules/pack/classifier.toml) and add-header threshold, how
 many training ham and spam would be flagged.
 
+With --missed FILE, it writes the paths of the spam the pack's bands leave
+below add-header to FILE, one per line (for `scripts/spam-twins.py --only`).
+
 With --search, it also tries other choices for where the classifier alone
 flags, what the bands below that score, what the spam signs
 (rules/pack/ratware.toml, bulk.toml) score and what the ham signs
@@ -176,11 +179,21 @@ class Pipeline:
 def main() -> int:
     args = [a for a in sys.argv[1:] if a != "--search"]
     search = len(args) != len(sys.argv) - 1
-    if len(args) < 2:
+    missed_out = None
+    if "--missed" in args:
+        at = args.index("--missed")
+        missed_out = args[at + 1] if at + 1 < len(args) else None
+        del args[at : at + 2]
+    if len(args) < 2 or ("--missed" in sys.argv and missed_out is None):
         print(__doc__, file=sys.stderr)
         return 2
     pipeline = Pipeline(args[0], args[1:])
     flagged = pipeline.run(pipeline.as_packed)
+    if missed_out is not None:
+        with open(missed_out, "w", encoding="utf-8") as out:
+            for kind, rules, p, known, fired, ham, path, *_ in pipeline.rows:
+                if kind == "spam" and rules + pipeline.as_packed(p, known, fired, ham) < pipeline.threshold:
+                    print(path, file=out)
     for kind, (f, n) in flagged.items():
         if n:
             print(f"{kind:4} flagged {f:>5}/{n:<5} ({100 * f / max(n, 1):.2f} %)")

@@ -10,8 +10,13 @@ near-copies when the Jaccard similarity of their word sets is at least the
 threshold. Prints, per kind of fold and threshold, how many messages have a
 near-copy in the folds a model scoring them would train on.
 
+With `--only FILE`, counts only the messages FILE lists (paths or file
+names, one per line), such as the spam the pipeline misses
+(`scripts/simulate-bands.py --missed FILE`), against all the others.
+
     C=$(scripts/fetch-corpus.sh)
     scripts/spam-twins.py $C/spam-1
+    scripts/spam-twins.py $C/spam-1 --only /tmp/missed.txt
 """
 import email
 import email.policy
@@ -37,12 +42,20 @@ def words(path: str) -> set[str]:
 
 
 def main() -> int:
-    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
+    args = sys.argv[1:]
+    only = None
+    if len(args) == 3 and args[1] == "--only":
+        only = {os.path.basename(line.strip()) for line in open(args[2], encoding="utf-8") if line.strip()}
+        args = args[:1]
+    if len(args) != 1 or not os.path.isdir(args[0]):
         print(__doc__, file=sys.stderr)
         return 2
-    d = sys.argv[1]
-    sets = [words(os.path.join(d, f)) for f in sorted(os.listdir(d))]
+    d = args[0]
+    names = sorted(os.listdir(d))
+    sets = [words(os.path.join(d, f)) for f in names]
     n = len(sets)
+    # The messages counted (all, or those --only lists).
+    counted = [m for m in range(n) if only is None or names[m] in only]
     # Each message's fold, per kind of split.
     folds = {
         "interleaved": [m % FOLDS for m in range(n)],
@@ -53,13 +66,13 @@ def main() -> int:
         for j in range(i + 1, n):
             s = len(sets[i] & sets[j]) / max(1, len(sets[i] | sets[j]))
             sim[i][j] = sim[j][i] = s
-    print(f"{n} messages")
+    print(f"{n} messages" + ("" if only is None else f", {len(counted)} of them counted"))
     for kind, fold in folds.items():
-        # Each message's closest message in the other folds.
-        best = [max((sim[i][j] for j in range(n) if fold[j] != fold[i]), default=0.0) for i in range(n)]
+        # Each counted message's closest message in the other folds.
+        best = [max((sim[i][j] for j in range(n) if fold[j] != fold[i]), default=0.0) for i in counted]
         for t in THRESHOLDS:
             c = sum(1 for b in best if b >= t)
-            print(f"{kind:12} near-copy (Jaccard >= {t}) in the training folds: {c:>5}/{n}")
+            print(f"{kind:12} near-copy (Jaccard >= {t}) in the training folds: {c:>5}/{len(counted)}")
     return 0
 
 
