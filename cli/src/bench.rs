@@ -29,6 +29,12 @@ pub struct BenchArgs {
     /// Least time to spend on each measurement.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Alternate the native and the sandboxed measurement this many times
+    /// (each round `--seconds` per side) and report the spread of the
+    /// rounds' ratios, so that a machine whose speed drifts during the run
+    /// skews both sides alike.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// At most this many messages from the paths.
     #[arg(long)]
     limit: Option<usize>,
@@ -203,35 +209,48 @@ pub fn run(a: BenchArgs) -> Result<()> {
 
     let native_min = if a.wasm_only { Duration::ZERO } else { min };
     let mut n_native_seq = n_seq;
-    let (n_native, t_native) = timed(items.len(), native_min, |i| {
-        let e = nth(&envelopes[i], n_native_seq, a.users);
-        let now = start_time + n_native_seq as u64 * a.clock_step;
-        n_native_seq += 1;
-        let env =
-            ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries).with_state(&core_state);
-        std::hint::black_box(native.check(&env, &e, &items[i].bytes));
-    });
     let mut failures = 0usize;
     let mut phases = mailward_host::PhaseTimes::default();
     // Smallest and largest instance memory over the messages.
     let mut memory = (usize::MAX, 0usize);
     let mut actions: BTreeMap<Action, usize> = BTreeMap::new();
     let mut n_wasm_seq = n_seq;
-    let (n_wasm, t_wasm) = timed(items.len(), min, |i| {
-        let e = nth(&envelopes[i], n_wasm_seq, a.users);
-        wasm_clock.set(start_time + n_wasm_seq as u64 * a.clock_step);
-        n_wasm_seq += 1;
-        let (r, t) = sandbox.check_timed(&e, &items[i].bytes);
-        match r {
-            Ok(v) => *actions.entry(v.action).or_default() += 1,
-            Err(_) => failures += 1,
-        }
-        phases.instantiate += t.instantiate;
-        phases.call += t.call;
-        phases.teardown += t.teardown;
-        memory.0 = memory.0.min(t.memory_bytes);
-        memory.1 = memory.1.max(t.memory_bytes);
-    });
+    let (mut n_native, mut t_native, mut n_wasm, mut t_wasm) = (0, Duration::ZERO, 0, Duration::ZERO);
+    // Each round's sandbox / native time per message.
+    let mut ratios = Vec::new();
+    for _ in 0..a.rounds {
+        let (n, t) = timed(items.len(), native_min, |i| {
+            let e = nth(&envelopes[i], n_native_seq, a.users);
+            let now = start_time + n_native_seq as u64 * a.clock_step;
+            n_native_seq += 1;
+            let env =
+                ResolverEnv::new(&*setup.resolver, now, sandbox.limits().dns_queries).with_state(&core_state);
+            std::hint::black_box(native.check(&env, &e, &items[i].bytes));
+        });
+        n_native += n;
+        t_native += t;
+        let native_round = t.as_secs_f64() / n as f64;
+        let (n, t) = timed(items.len(), min, |i| {
+            let e = nth(&envelopes[i], n_wasm_seq, a.users);
+            wasm_clock.set(start_time + n_wasm_seq as u64 * a.clock_step);
+            n_wasm_seq += 1;
+            let (r, t) = sandbox.check_timed(&e, &items[i].bytes);
+            match r {
+                Ok(v) => *actions.entry(v.action).or_default() += 1,
+                Err(_) => failures += 1,
+            }
+            phases.instantiate += t.instantiate;
+            phases.call += t.call;
+            phases.teardown += t.teardown;
+            memory.0 = memory.0.min(t.memory_bytes);
+            memory.1 = memory.1.max(t.memory_bytes);
+        });
+        n_wasm += n;
+        t_wasm += t;
+        ratios.push(t.as_secs_f64() / n as f64 / native_round);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let ratio_spread = (ratios[0], ratios[ratios.len() / 2], ratios[ratios.len() - 1]);
     let actions_text: Vec<String> = actions.iter().map(|(a, n)| format!("{a} {n}")).collect();
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n_wasm as f64;
     let (n_inst, t_inst) = timed(1000, min, |_| {
@@ -253,6 +272,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "native_us_per_msg": (native_us * 10.0).round() / 10.0,
         "wasm_us_per_msg": (wasm_us * 10.0).round() / 10.0,
         "wasm_over_native": ((wasm_us / native_us) * 1000.0).round() / 1000.0,
+        "rounds": a.rounds,
+        "wasm_over_native_rounds": {
+            "min": (ratio_spread.0 * 1000.0).round() / 1000.0,
+            "median": (ratio_spread.1 * 1000.0).round() / 1000.0,
+            "max": (ratio_spread.2 * 1000.0).round() / 1000.0,
+        },
         "instantiate_us": (inst_us * 100.0).round() / 100.0,
         "wasm_phase_us": {
             "instantiate": (per(phases.instantiate) * 10.0).round() / 10.0,
@@ -285,7 +310,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "wasm sandbox      {:>9.0} msgs/s  {:>8.1} µs/msg",
             wasm_rate, wasm_us
         );
-        println!("wasm / native     {:>9.3}x", wasm_us / native_us);
+        if a.rounds > 1 && !a.wasm_only {
+            println!(
+                "wasm / native     {:>9.3}x (rounds: median {:.3}x, {:.3}–{:.3}x over {} alternating rounds)",
+                wasm_us / native_us,
+                ratio_spread.1,
+                ratio_spread.0,
+                ratio_spread.2,
+                a.rounds
+            );
+        } else {
+            println!("wasm / native     {:>9.3}x", wasm_us / native_us);
+        }
         println!(
             "fresh instance    {:>9.2} µs (store + instantiate, no check)",
             inst_us

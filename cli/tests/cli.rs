@@ -535,6 +535,50 @@ fn check_applies_the_fail_policy_to_a_hostile_pack() {
 }
 
 #[test]
+fn bench_alternates_rounds_and_reports_the_spread_of_their_ratios() {
+    let out = mailward(&[
+        "bench",
+        data("ham").to_str().unwrap(),
+        data("seed/seed-phish.eml").to_str().unwrap(),
+        "--offline",
+        "--rounds",
+        "3",
+        "--seconds",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["rounds"], 3);
+    assert_eq!(r["verdict_mismatches_native_vs_wasm"], 0);
+    assert_eq!(r["sandbox_failures"], 0);
+    let spread = &r["wasm_over_native_rounds"];
+    let (min, median, max) = (
+        spread["min"].as_f64().unwrap(),
+        spread["median"].as_f64().unwrap(),
+        spread["max"].as_f64().unwrap(),
+    );
+    assert!(0.0 < min && min <= median && median <= max, "{spread}");
+    // With no least time, every round is one pass over the messages.
+    let messages = r["messages"].as_u64().unwrap();
+    let checked: u64 = r["wasm_actions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(checked, 3 * messages, "{checked} checks of {messages} messages");
+    let zero = mailward(&[
+        "bench",
+        data("ham").to_str().unwrap(),
+        "--offline",
+        "--rounds",
+        "0",
+    ]);
+    assert_eq!(zero.status.code(), Some(2), "{}", text(&zero.stderr));
+}
+
+#[test]
 fn bench_swaps_reports_latency_and_no_failed_messages() {
     let dir = scratch("bench-swaps");
     let pack = dir.join("v2.wasm");
