@@ -56,9 +56,10 @@ const DFA_SIZE_LIMIT: usize = 8 << 20;
 /// their DFA only anchored at their literals' occurrences, a sparse DFA
 /// reads a few bytes per occurrence, and 32 KiB (was 1 MiB) costs no
 /// speed measurably (pack 0.15.0: native and sandbox rates within the
-/// machine's noise in three interleaved pairs) while the automata shrink
-/// from 4.2 to 1.8 MB, the instance's memory from 12.4 to 10.2 MiB and
-/// the reset after a message by 5-8 µs.
+/// machine's noise in interleaved pairs) while the automata shrink from
+/// 4.2 to 1.8 MB and the instance's memory from 12.4 to 10.2 MiB; the
+/// reset after a message took less time in each of six interleaved pairs
+/// (21-33 µs against 26-46 µs).
 pub const SPARSE_ABOVE: usize = 32 << 10;
 
 /// A fully built DFA, in the form its size calls for.
