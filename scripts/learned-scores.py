@@ -125,7 +125,7 @@ def pack_search(pipeline, rows, fold) -> tuple[int, int, int]:
         test = [r for i, r in enumerate(rows) if fold[i] == f]
         choice = pipeline.search(train)[0][4:]
         score_of = pipeline.choice(*choice)
-        flagged = [r[1] + score_of(r[2], r[3], r[4], r[5]) >= pipeline.threshold for r in test]
+        flagged = [pipeline.flags(r, score_of) for r in test]
         for k, c in enumerate(counts([r[0] for r in test], flagged)):
             total[k] += c
     return tuple(total)

@@ -134,13 +134,17 @@ class Pipeline:
                 return score
         return 0.0
 
+    def flags(self, row, score_of) -> bool:
+        """Whether the row reaches add-header with this scoring."""
+        _kind, rules, p, known, fired, ham, *_ = row
+        return rules + score_of(p, known, fired, ham) >= self.threshold
+
     def run(self, score_of, rows=None) -> dict:
         flagged = {"ham": [0, 0], "spam": [0, 0], "rendered-ham": [0, 0]}
-        for kind, rules, p, known, fired, ham, *_ in self.rows if rows is None else rows:
-            total = rules + score_of(p, known, fired, ham)
-            flagged[kind][1] += 1
-            if total >= self.threshold:
-                flagged[kind][0] += 1
+        for row in self.rows if rows is None else rows:
+            flagged[row[0]][1] += 1
+            if self.flags(row, score_of):
+                flagged[row[0]][0] += 1
         return flagged
 
     def as_packed(self, p, known, fired, ham):
@@ -191,9 +195,9 @@ def main() -> int:
     flagged = pipeline.run(pipeline.as_packed)
     if missed_out is not None:
         with open(missed_out, "w", encoding="utf-8") as out:
-            for kind, rules, p, known, fired, ham, path, *_ in pipeline.rows:
-                if kind == "spam" and rules + pipeline.as_packed(p, known, fired, ham) < pipeline.threshold:
-                    print(path, file=out)
+            for row in pipeline.rows:
+                if row[0] == "spam" and not pipeline.flags(row, pipeline.as_packed):
+                    print(row[6], file=out)
     for kind, (f, n) in flagged.items():
         if n:
             print(f"{kind:4} flagged {f:>5}/{n:<5} ({100 * f / max(n, 1):.2f} %)")
