@@ -15,6 +15,9 @@
 #   scripts/evaluate.sh                  # build, fetch, evaluate
 #   MAILWARD_BIN=/path/mailward scripts/evaluate.sh   # skip the build
 #   scripts/evaluate.sh --keep DIR       # keep the per-message JSON lines
+#   scripts/evaluate.sh --option ok-scripts=latin
+#                                        # a pack option for every scan, as a
+#                                        # site sets it (repeatable)
 #   scripts/evaluate.sh --with-spamassassin
 #                                        # then SpamAssassin on the same files
 #                                        # (scripts/evaluate-spamassassin.sh)
@@ -24,11 +27,13 @@ cd "$(dirname "$0")/.."
 
 keep=""
 spamassassin=""
+options=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --keep) keep="$2"; shift ;;
         --with-spamassassin) spamassassin=1 ;;
-        *) echo "usage: $0 [--keep DIR] [--with-spamassassin]" >&2; exit 2 ;;
+        --option) options+=(--option "$2"); shift ;;
+        *) echo "usage: $0 [--keep DIR] [--option KEY=VALUE]... [--with-spamassassin]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -50,11 +55,12 @@ jobs=$(nproc 2>/dev/null || echo 2)
 groups="easy-ham-1:ham:training spam-1:spam:training easy-ham-2:ham:held-out hard-ham-1:ham:held-out spam-2:spam:held-out"
 
 "$MAILWARD_BIN" info --no-cache | sed -n '1,2p' >&2
+[ ${#options[@]} -eq 0 ] || echo "options: ${options[*]}" >&2
 printf '%-11s %-5s %-9s %14s  %s\n' group kind role flagged "rate"
 for spec in $groups; do
     IFS=: read -r group kind role <<<"$spec"
     out="$work/$group.jsonl"
-    "$MAILWARD_BIN" scan --offline --json -j "$jobs" "$corpus/$group" >"$out" 2>"$work/$group.err" || {
+    "$MAILWARD_BIN" scan --offline --json -j "$jobs" ${options[@]+"${options[@]}"} "$corpus/$group" >"$out" 2>"$work/$group.err" || {
         echo "evaluate: scan of $group failed:" >&2
         cat "$work/$group.err" >&2
         exit 1

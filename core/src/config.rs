@@ -23,6 +23,8 @@ pub struct Config {
     /// The outbound policy parsed from the options; `None` when the pack
     /// has no outbound options (it does no outbound filtering).
     pub outbound: Option<crate::checks::outbound::Policy>,
+    /// The writing systems the site reads (option `ok-scripts`).
+    pub scripts: crate::checks::scripts::Expected,
 }
 
 /// The authserv-id used when the deployment does not name one.
@@ -52,6 +54,7 @@ impl Config {
             outbound: crate::checks::outbound::Policy::from_options(pack, &pack.options)
                 .ok()
                 .flatten(),
+            scripts: crate::checks::scripts::Expected::from_options(&pack.options).unwrap_or_default(),
         }
     }
 
@@ -103,6 +106,7 @@ impl Config {
             c.options.insert(k.clone(), v.clone());
         }
         c.outbound = crate::checks::outbound::Policy::from_options(pack, &c.options)?;
+        c.scripts = crate::checks::scripts::Expected::from_options(&c.options)?;
         Ok(c)
     }
 

@@ -142,6 +142,9 @@ impl Filter {
         checks::urls::check(&cx, &mut findings);
         checks::forms::check(&cx, &mut findings);
         if inbound {
+            checks::scripts::check(&cx, &mut findings);
+        }
+        if inbound {
             checks::origin::check(&cx, &mut findings);
             checks::freemail::check(&cx, &mut findings);
         }

@@ -19,6 +19,7 @@ pub mod freemail;
 pub mod lookalike;
 pub mod origin;
 pub mod outbound;
+pub mod scripts;
 pub mod sender_domain;
 pub mod senderid;
 pub mod spf;
@@ -49,6 +50,7 @@ pub fn code_symbols() -> Vec<&'static str> {
         lookalike::SYMBOLS,
         urls::SYMBOLS,
         forms::SYMBOLS,
+        scripts::SYMBOLS,
         origin::SYMBOLS,
         freemail::SYMBOLS,
         outbound::SYMBOLS,
@@ -242,22 +244,59 @@ pub(crate) mod testing {
         run_full("", protected, envelope, raw, 0)
     }
 
-    fn run_full(rules: &str, protected: &[&str], envelope: &Envelope, raw: &str, now: u64) -> Verdict {
+    /// As [`run`], with pack `options` set in the settings.
+    pub fn run_with_options(options: &[(&str, &str)], raw: &str) -> Verdict {
+        run_configured("", &[], options, &Envelope::default(), raw, 0)
+    }
+
+    /// The test pack configured with `options`: the error `configure`
+    /// gives, if any.
+    pub fn configure_with_options(options: &[(&str, &str)]) -> Result<(), String> {
+        filter("")
+            .configure(&settings(&[], options))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn filter(rules: &str) -> Filter {
         let mut pack = String::from(
             "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
              [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n\
-             freemail-relays = [\"yahoo.com aol.com\", \"gmail.com google.com\"]\n",
+             freemail-relays = [\"yahoo.com aol.com\", \"gmail.com google.com\"]\n\
+             [options]\nok-scripts = \"all\"\n",
         );
         for s in super::code_symbols() {
             pack.push_str(&format!("[symbols.{s}]\nscore = 1\ndescription = \"d\"\n"));
         }
         pack.push_str(rules);
-        let mut f = Filter::from_sources(&[("t.toml", &pack)]).expect("test pack compiles");
-        f.configure(&Settings {
+        Filter::from_sources(&[("t.toml", &pack)]).expect("test pack compiles")
+    }
+
+    fn settings(protected: &[&str], options: &[(&str, &str)]) -> Settings {
+        Settings {
             protected_domains: protected.iter().map(|s| s.to_string()).collect(),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ..Settings::default()
-        })
-        .expect("test settings");
+        }
+    }
+
+    fn run_full(rules: &str, protected: &[&str], envelope: &Envelope, raw: &str, now: u64) -> Verdict {
+        run_configured(rules, protected, &[], envelope, raw, now)
+    }
+
+    fn run_configured(
+        rules: &str,
+        protected: &[&str],
+        options: &[(&str, &str)],
+        envelope: &Envelope,
+        raw: &str,
+        now: u64,
+    ) -> Verdict {
+        let mut f = filter(rules);
+        f.configure(&settings(protected, options)).expect("test settings");
         let env = ResolverEnv::new(&Offline, now, 10);
         let mut v = f.check(&env, envelope, raw.as_bytes());
         let auth: Vec<&str> = [

@@ -47,6 +47,7 @@
 //! spam recall (92.6 % and 92.0 %). A model that knows a source's headers
 //! judges new sources by them.
 
+use crate::checks::scripts;
 use crate::domain;
 use crate::message::Message;
 use mail_parser::MimeHeaders;
@@ -666,40 +667,12 @@ fn text_features(text: &str, put: &mut impl FnMut(&[&str])) {
 }
 
 /// The writing systems of the visible text (`l:` features): each that
-/// has at least 10 letters and a tenth of them.
+/// has at least 10 letters and a tenth of them (the bounds of
+/// [`scripts::TEXT_MIN_LETTERS`], shared with the `ok-scripts` check).
 fn script_features(text: &str, put: &mut impl FnMut(&[&str])) {
-    const SCRIPTS: [&str; 8] = [
-        "latin",
-        "cyrillic",
-        "greek",
-        "han",
-        "kana",
-        "hangul",
-        "arabic-hebrew",
-        "other",
-    ];
-    let mut counts = [0usize; 8];
-    // ASCII letters are Latin; only other characters need decoding.
-    counts[0] = text.bytes().filter(u8::is_ascii_alphabetic).count();
-    let non_ascii = if text.is_ascii() { "" } else { text };
-    for c in non_ascii.chars().filter(|c| !c.is_ascii() && c.is_alphabetic()) {
-        let i = match c as u32 {
-            0..=0x024F | 0x1E00..=0x1EFF => 0,
-            0x0400..=0x052F => 1,
-            0x0370..=0x03FF => 2,
-            0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF => 3,
-            0x3040..=0x30FF | 0xFF66..=0xFF9F => 4,
-            0x1100..=0x11FF | 0x3130..=0x318F | 0xAC00..=0xD7AF => 5,
-            0x0590..=0x06FF => 6,
-            _ => 7,
-        };
-        counts[i] += 1;
-    }
-    let total: usize = counts.iter().sum();
-    for (name, n) in SCRIPTS.iter().zip(counts) {
-        if n >= 10 && n * 10 >= total {
-            put(&["l:", name]);
-        }
+    let counts = scripts::count(text);
+    for i in scripts::present(&counts, scripts::TEXT_MIN_LETTERS, scripts::TEXT_SHARE) {
+        put(&["l:", scripts::SCRIPTS[i]]);
     }
 }
 
