@@ -25,6 +25,8 @@ pub struct Config {
     pub outbound: Option<crate::checks::outbound::Policy>,
     /// The writing systems the site reads (option `ok-scripts`).
     pub scripts: crate::checks::scripts::Expected,
+    /// The languages the site reads (option `ok-languages`).
+    pub languages: crate::checks::language::Expected,
 }
 
 /// The authserv-id used when the deployment does not name one.
@@ -55,6 +57,7 @@ impl Config {
                 .ok()
                 .flatten(),
             scripts: crate::checks::scripts::Expected::from_options(&pack.options).unwrap_or_default(),
+            languages: crate::checks::language::Expected::from_options(&pack.options).unwrap_or_default(),
         }
     }
 
@@ -107,6 +110,7 @@ impl Config {
         }
         c.outbound = crate::checks::outbound::Policy::from_options(pack, &c.options)?;
         c.scripts = crate::checks::scripts::Expected::from_options(&c.options)?;
+        c.languages = crate::checks::language::Expected::from_options(&c.options)?;
         Ok(c)
     }
 

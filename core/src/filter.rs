@@ -143,6 +143,7 @@ impl Filter {
         checks::forms::check(&cx, &mut findings);
         if inbound {
             checks::scripts::check(&cx, &mut findings);
+            checks::language::check(&cx, &mut findings);
         }
         if inbound {
             checks::origin::check(&cx, &mut findings);

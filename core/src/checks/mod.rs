@@ -16,6 +16,7 @@ pub mod dkim;
 pub mod dmarc;
 pub mod forms;
 pub mod freemail;
+pub mod language;
 pub mod lookalike;
 pub mod origin;
 pub mod outbound;
@@ -51,6 +52,7 @@ pub fn code_symbols() -> Vec<&'static str> {
         urls::SYMBOLS,
         forms::SYMBOLS,
         scripts::SYMBOLS,
+        language::SYMBOLS,
         origin::SYMBOLS,
         freemail::SYMBOLS,
         outbound::SYMBOLS,
@@ -263,7 +265,7 @@ pub(crate) mod testing {
             "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
              [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n\
              freemail-relays = [\"yahoo.com aol.com\", \"gmail.com google.com\"]\n\
-             [options]\nok-scripts = \"all\"\n",
+             [options]\nok-scripts = \"all\"\nok-languages = \"all\"\n",
         );
         for s in super::code_symbols() {
             pack.push_str(&format!("[symbols.{s}]\nscore = 1\ndescription = \"d\"\n"));
