@@ -103,9 +103,16 @@ def main() -> None:
     print("/// The languages told apart (ISO 639-1 codes; `hr` stands for")
     print("/// Serbo-Croatian in Latin script: Croatian, Serbian, Bosnian; `id`")
     print("/// for Indonesian and Malay).")
+    # As rustfmt lays it out (max_width 110, rustfmt.toml).
     print(f"pub const LANGUAGES: [&str; {len(names)}] = [")
-    for n in names:
-        print(f'    "{n}",')
+    quoted = [f'"{n}",' for n in names]
+    line = "   "
+    for q in quoted:
+        if len(line) + 1 + len(q) > 110:
+            print(line)
+            line = "   "
+        line += " " + q
+    print(line)
     print("];")
     print()
     print("/// Function words, sorted by their UTF-8 bytes, each with a bit per")

@@ -73,7 +73,9 @@ impl Expected {
             bits |= 1 << i;
         }
         if bits == 0 {
-            return Err(format!("option {OPTION} is empty; use \"all\" to read every language"));
+            return Err(format!(
+                "option {OPTION} is empty; use \"all\" to read every language"
+            ));
         }
         Ok(Expected(bits))
     }
@@ -188,7 +190,11 @@ mod tests {
         let e = Expected::parse("EN, de").unwrap();
         assert!(e.reads(en) && e.reads(de) && !e.is_all());
         assert_eq!((0..LANGUAGES.len()).filter(|&l| e.reads(l)).count(), 2);
-        for (value, part) in [("en,xx", "\"xx\" is not a language"), ("", "is empty"), (", ", "is empty")] {
+        for (value, part) in [
+            ("en,xx", "\"xx\" is not a language"),
+            ("", "is empty"),
+            (", ", "is empty"),
+        ] {
             let err = Expected::parse(value).unwrap_err();
             assert!(err.contains(part) && err.contains(OPTION), "{value:?}: {err}");
         }
@@ -219,12 +225,28 @@ mod tests {
             (Expected::parse("de").unwrap(), ENGLISH.to_string(), Some("en")),
             (Expected::default(), GERMAN.to_string(), None),
             // Quoted lines are the other writer's words.
-            (en, format!("{ENGLISH}\n\n> {}", GERMAN.replace(". ", ".\n> ")), None),
-            (en, format!("Yes, I agree.\n> {}", GERMAN.replace(". ", ".\n> ")), None),
+            (
+                en,
+                format!("{ENGLISH}\n\n> {}", GERMAN.replace(". ", ".\n> ")),
+                None,
+            ),
+            (
+                en,
+                format!("Yes, I agree.\n> {}", GERMAN.replace(". ", ".\n> ")),
+                None,
+            ),
             // Too few words to judge.
-            (en, "Wir freuen uns, Ihnen mitteilen zu können, dass es da ist.".to_string(), None),
+            (
+                en,
+                "Wir freuen uns, Ihnen mitteilen zu können, dass es da ist.".to_string(),
+                None,
+            ),
             // An English mail with a German signature: English enough.
-            (en, format!("{ENGLISH}\n-- \nGut, er hat das in einen Zustand versetzt, aber nunja."), None),
+            (
+                en,
+                format!("{ENGLISH}\n-- \nGut, er hat das in einen Zustand versetzt, aber nunja."),
+                None,
+            ),
         ];
         for (expected, text, want) in cases {
             assert_eq!(unread(*expected, text), *want, "{expected:?}\n{text}");

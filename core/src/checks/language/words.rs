@@ -4,25 +4,8 @@
 /// Serbo-Croatian in Latin script: Croatian, Serbian, Bosnian; `id`
 /// for Indonesian and Malay).
 pub const LANGUAGES: [&str; 19] = [
-    "en",
-    "de",
-    "fr",
-    "es",
-    "pt",
-    "it",
-    "nl",
-    "sv",
-    "da",
-    "no",
-    "pl",
-    "cs",
-    "sk",
-    "hr",
-    "tr",
-    "ro",
-    "hu",
-    "fi",
-    "id",
+    "en", "de", "fr", "es", "pt", "it", "nl", "sv", "da", "no", "pl", "cs", "sk", "hr", "tr", "ro", "hu",
+    "fi", "id",
 ];
 
 /// Function words, sorted by their UTF-8 bytes, each with a bit per
