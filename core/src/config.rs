@@ -24,9 +24,9 @@ pub struct Config {
     /// has no outbound options (it does no outbound filtering).
     pub outbound: Option<crate::checks::outbound::Policy>,
     /// The writing systems the site reads (option `ok-scripts`).
-    pub scripts: crate::checks::scripts::Expected,
+    pub scripts: crate::checks::reads::Reads,
     /// The languages the site reads (option `ok-languages`).
-    pub languages: crate::checks::language::Expected,
+    pub languages: crate::checks::reads::Reads,
 }
 
 /// The authserv-id used when the deployment does not name one.
@@ -56,8 +56,12 @@ impl Config {
             outbound: crate::checks::outbound::Policy::from_options(pack, &pack.options)
                 .ok()
                 .flatten(),
-            scripts: crate::checks::scripts::Expected::from_options(&pack.options).unwrap_or_default(),
-            languages: crate::checks::language::Expected::from_options(&pack.options).unwrap_or_default(),
+            scripts: crate::checks::scripts::CHOICE
+                .from_options(&pack.options)
+                .unwrap_or_default(),
+            languages: crate::checks::language::CHOICE
+                .from_options(&pack.options)
+                .unwrap_or_default(),
         }
     }
 
@@ -109,8 +113,8 @@ impl Config {
             c.options.insert(k.clone(), v.clone());
         }
         c.outbound = crate::checks::outbound::Policy::from_options(pack, &c.options)?;
-        c.scripts = crate::checks::scripts::Expected::from_options(&c.options)?;
-        c.languages = crate::checks::language::Expected::from_options(&c.options)?;
+        c.scripts = crate::checks::scripts::CHOICE.from_options(&c.options)?;
+        c.languages = crate::checks::language::CHOICE.from_options(&c.options)?;
         Ok(c)
     }
 

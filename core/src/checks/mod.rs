@@ -20,6 +20,7 @@ pub mod language;
 pub mod lookalike;
 pub mod origin;
 pub mod outbound;
+pub mod reads;
 pub mod scripts;
 pub mod sender_domain;
 pub mod senderid;

@@ -21,6 +21,7 @@
 
 mod words;
 
+use super::reads::{Choice, Reads};
 use super::{Context, Findings};
 pub use words::LANGUAGES;
 use words::WORDS;
@@ -43,60 +44,13 @@ const MIN_SHARE_PERCENT: usize = 15;
 /// How many times the function words of every language the site reads.
 const MARGIN: usize = 2;
 
-/// The languages the site reads, as a bit set over [`LANGUAGES`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expected(u32);
-
-impl Default for Expected {
-    /// Every language: the check is off.
-    fn default() -> Self {
-        Expected(u32::MAX)
-    }
-}
-
-impl Expected {
-    /// Parses the option's value: `all`, or codes of [`LANGUAGES`]
-    /// separated by commas or spaces.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let value = value.trim();
-        if value.eq_ignore_ascii_case("all") {
-            return Ok(Expected::default());
-        }
-        let mut bits = 0u32;
-        for code in value.split([',', ' ']).filter(|s| !s.is_empty()) {
-            let Some(i) = LANGUAGES.iter().position(|s| s.eq_ignore_ascii_case(code)) else {
-                return Err(format!(
-                    "option {OPTION}: {code:?} is not a language this pack tells apart; use \"all\" or some of {}",
-                    LANGUAGES.join(", ")
-                ));
-            };
-            bits |= 1 << i;
-        }
-        if bits == 0 {
-            return Err(format!(
-                "option {OPTION} is empty; use \"all\" to read every language"
-            ));
-        }
-        Ok(Expected(bits))
-    }
-
-    /// The option's value in the pack's or the settings' options; `all`
-    /// when it is not there (a pack without the option).
-    pub fn from_options(options: &std::collections::BTreeMap<String, String>) -> Result<Self, String> {
-        options
-            .get(OPTION)
-            .map_or(Ok(Expected::default()), |v| Expected::parse(v))
-    }
-
-    /// True when the site reads every language (the check is off).
-    pub fn is_all(self) -> bool {
-        self.0 == u32::MAX
-    }
-
-    fn reads(self, language: usize) -> bool {
-        self.0 & (1 << language) != 0
-    }
-}
+/// How the option `ok-languages` names the languages the site reads.
+pub const CHOICE: Choice = Choice {
+    option: OPTION,
+    names: &LANGUAGES,
+    one: "a language this pack tells apart",
+    each: "language",
+};
 
 /// Function words of each of [`LANGUAGES`] among the first
 /// [`MAX_WORDS`] words of `text` outside quoted lines, and the words read.
@@ -140,7 +94,7 @@ pub fn count(text: &str) -> ([usize; LANGUAGES.len()], usize) {
 
 /// The language `text` is clearly written in when the site does not read
 /// it (see the module's documentation for "clearly").
-pub fn unread(expected: Expected, text: &str) -> Option<&'static str> {
+pub fn unread(expected: Reads, text: &str) -> Option<&'static str> {
     let (hits, words) = count(text);
     let best = (0..LANGUAGES.len()).max_by_key(|&l| (hits[l], std::cmp::Reverse(l)))?;
     let read_max = (0..LANGUAGES.len())
@@ -186,8 +140,8 @@ mod tests {
     fn the_option_names_languages_or_all() {
         let en = LANGUAGES.iter().position(|l| *l == "en").unwrap();
         let de = LANGUAGES.iter().position(|l| *l == "de").unwrap();
-        assert!(Expected::parse("all").unwrap().is_all());
-        let e = Expected::parse("EN, de").unwrap();
+        assert!(CHOICE.parse("all").unwrap().is_all());
+        let e = CHOICE.parse("EN, de").unwrap();
         assert!(e.reads(en) && e.reads(de) && !e.is_all());
         assert_eq!((0..LANGUAGES.len()).filter(|&l| e.reads(l)).count(), 2);
         for (value, part) in [
@@ -195,7 +149,7 @@ mod tests {
             ("", "is empty"),
             (", ", "is empty"),
         ] {
-            let err = Expected::parse(value).unwrap_err();
+            let err = CHOICE.parse(value).unwrap_err();
             assert!(err.contains(part) && err.contains(OPTION), "{value:?}: {err}");
         }
         let err = configure_with_options(&[(OPTION, "english")]).unwrap_err();
@@ -216,14 +170,14 @@ mod tests {
 
     #[test]
     fn clear_text_in_an_unread_language_is_named() {
-        let en = Expected::parse("en").unwrap();
-        let cases: &[(Expected, String, Option<&str>)] = &[
+        let en = CHOICE.parse("en").unwrap();
+        let cases: &[(Reads, String, Option<&str>)] = &[
             (en, ENGLISH.to_string(), None),
             (en, GERMAN.to_string(), Some("de")),
             (en, FRENCH.to_string(), Some("fr")),
-            (Expected::parse("en, de").unwrap(), GERMAN.to_string(), None),
-            (Expected::parse("de").unwrap(), ENGLISH.to_string(), Some("en")),
-            (Expected::default(), GERMAN.to_string(), None),
+            (CHOICE.parse("en, de").unwrap(), GERMAN.to_string(), None),
+            (CHOICE.parse("de").unwrap(), ENGLISH.to_string(), Some("en")),
+            (Reads::default(), GERMAN.to_string(), None),
             // Quoted lines are the other writer's words.
             (
                 en,

@@ -11,6 +11,7 @@
 //! not read is not spam by itself (a colleague may write in Chinese); the
 //! pack scores it as one piece of evidence.
 
+use super::reads::{Choice, Reads};
 use super::{Context, Findings};
 
 /// Symbols this check emits.
@@ -62,67 +63,20 @@ pub fn present(counts: &[usize; 8], min_letters: usize, share: usize) -> impl It
     (0..SCRIPTS.len()).filter(move |&i| counts[i] >= min_letters && counts[i] * share >= total)
 }
 
-/// The writing systems the site reads, as a bit set over [`SCRIPTS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expected(u8);
+/// How the option `ok-scripts` names the writing systems the site reads.
+pub const CHOICE: Choice = Choice {
+    option: OPTION,
+    names: &SCRIPTS,
+    one: "a writing system",
+    each: "writing system",
+};
 
-impl Default for Expected {
-    /// Every system: the check is off.
-    fn default() -> Self {
-        Expected(u8::MAX)
-    }
-}
-
-impl Expected {
-    /// Parses the option's value: `all`, or names of [`SCRIPTS`] separated
-    /// by commas or spaces.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let value = value.trim();
-        if value.eq_ignore_ascii_case("all") {
-            return Ok(Expected::default());
-        }
-        let mut bits = 0u8;
-        for name in value.split([',', ' ']).filter(|s| !s.is_empty()) {
-            let Some(i) = SCRIPTS.iter().position(|s| s.eq_ignore_ascii_case(name)) else {
-                return Err(format!(
-                    "option {OPTION}: {name:?} is not a writing system; use \"all\" or some of {}",
-                    SCRIPTS.join(", ")
-                ));
-            };
-            bits |= 1 << i;
-        }
-        if bits == 0 {
-            return Err(format!(
-                "option {OPTION} is empty; use \"all\" to read every writing system"
-            ));
-        }
-        Ok(Expected(bits))
-    }
-
-    /// The option's value in the pack's or the settings' options; `all`
-    /// when it is not there (a pack without the option).
-    pub fn from_options(options: &std::collections::BTreeMap<String, String>) -> Result<Self, String> {
-        options
-            .get(OPTION)
-            .map_or(Ok(Expected::default()), |v| Expected::parse(v))
-    }
-
-    /// True when the site reads every system (the check is off).
-    pub fn is_all(self) -> bool {
-        self.0 == u8::MAX
-    }
-
-    fn reads(self, script: usize) -> bool {
-        self.0 & (1 << script) != 0
-    }
-
-    /// The systems of `counts` present enough to count and not read.
-    fn unread(self, counts: &[usize; 8], min_letters: usize, share: usize) -> Vec<&'static str> {
-        present(counts, min_letters, share)
-            .filter(|&i| !self.reads(i))
-            .map(|i| SCRIPTS[i])
-            .collect()
-    }
+/// The systems of `counts` present enough to count and not read.
+fn unread_systems(reads: Reads, counts: &[usize; 8], min_letters: usize, share: usize) -> Vec<&'static str> {
+    present(counts, min_letters, share)
+        .filter(|&i| !reads.reads(i))
+        .map(|i| SCRIPTS[i])
+        .collect()
 }
 
 /// Letters a text needs in a system, and the share of its letters (one
@@ -144,7 +98,7 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         return;
     }
     let text = cx.message.text();
-    let unread = expected.unread(&count(text), TEXT_MIN_LETTERS, TEXT_SHARE);
+    let unread = unread_systems(expected, &count(text), TEXT_MIN_LETTERS, TEXT_SHARE);
     if !unread.is_empty() {
         findings.fire(cx.pack, "TEXT_SCRIPT_UNEXPECTED", &unread);
     }
@@ -156,7 +110,7 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         .unwrap_or_default();
     let mut unread: Vec<&str> = Vec::new();
     for field in [subject.as_str(), name] {
-        for s in expected.unread(&count(field), HEADER_MIN_LETTERS, HEADER_SHARE) {
+        for s in unread_systems(expected, &count(field), HEADER_MIN_LETTERS, HEADER_SHARE) {
             if !unread.contains(&s) {
                 unread.push(s);
             }
@@ -185,7 +139,7 @@ mod tests {
             (" , ", Err("is empty")),
         ];
         for (value, want) in cases {
-            match (Expected::parse(value), want) {
+            match (CHOICE.parse(value), want) {
                 (Ok(e), Ok(names)) => {
                     let got: Vec<&str> = (0..SCRIPTS.len())
                         .filter(|&i| e.reads(i))
