@@ -28,6 +28,11 @@ pub fn settings() -> Settings {
     Settings {
         protected_domains: vec!["example.com".into(), "something.com".into()],
         authserv_id: "mx.fuzz.example".into(),
+        // The checks that are off by default run too.
+        options: vec![
+            ("ok-scripts".into(), "latin".into()),
+            ("ok-languages".into(), "en".into()),
+        ],
         ..Settings::default()
     }
 }
