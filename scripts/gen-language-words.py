@@ -90,6 +90,16 @@ ENGLISH_ALSO = set("""in is an on so me to as for also come plus her end have ov
     under at no a e i u he war man son men""".split())
 
 
+SLOTS = 2048
+
+
+def fnv1a(data: bytes) -> int:
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
 def main() -> None:
     names = list(LANGS)
     table: dict[str, int] = {}
@@ -115,11 +125,33 @@ def main() -> None:
     print(line)
     print("];")
     print()
+    longest = max(len(w.encode()) for w in table)
+    print("/// Bytes of the longest function word.")
+    print(f"pub const MAX_LEN: usize = {longest};")
+    print()
     print("/// Function words, sorted by their UTF-8 bytes, each with a bit per")
     print("/// language of [`LANGUAGES`] it is a function word of.")
     print("pub static WORDS: &[(&str, u32)] = &[")
     for w in sorted(table, key=lambda s: s.encode()):
         print(f'    ("{w}", {table[w]:#x}),')
+    print("];")
+    print()
+    # The same words in an open-addressing table (FNV-1a of the UTF-8
+    # bytes, linear probing), so that a check finds a word with one hash
+    # and a comparison or two: a text's words are mostly not in the table.
+    slots = [0] * SLOTS
+    for i, w in enumerate(sorted(table, key=lambda s: s.encode())):
+        h = fnv1a(w.encode()) % SLOTS
+        while slots[h]:
+            h = (h + 1) % SLOTS
+        slots[h] = i + 1
+    print(f"/// Slots of an open-addressing table over [`WORDS`]: FNV-1a of a")
+    print(f"/// word's bytes modulo {SLOTS}, then the next slot while taken; each")
+    print("/// slot holds an index into [`WORDS`] plus one, 0 when empty.")
+    print("#[rustfmt::skip]")
+    print(f"pub static SLOTS: [u16; {SLOTS}] = [")
+    for k in range(0, SLOTS, 16):
+        print("    " + " ".join(f"{v}," for v in slots[k:k + 16]))
     print("];")
 
 

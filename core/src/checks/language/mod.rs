@@ -24,7 +24,7 @@ mod words;
 use super::reads::{Choice, Reads};
 use super::{Context, Findings};
 pub use words::LANGUAGES;
-use words::WORDS;
+use words::{MAX_LEN, SLOTS, WORDS};
 
 /// Symbols this check emits.
 pub const SYMBOLS: &[&str] = &["TEXT_LANGUAGE_UNEXPECTED"];
@@ -52,6 +52,32 @@ pub const CHOICE: Choice = Choice {
     each: "language",
 };
 
+/// The languages `word` (lower case) is a function word of, a bit per
+/// language of [`LANGUAGES`]; 0 for any other word.
+fn languages_of(word: &str) -> u32 {
+    // Longer than any function word: not one (most words are not).
+    if word.len() > MAX_LEN {
+        return 0;
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for b in word.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    let mut slot = h as usize % SLOTS.len();
+    loop {
+        match SLOTS[slot] {
+            0 => return 0,
+            i => {
+                let (w, bits) = WORDS[usize::from(i) - 1];
+                if w == word {
+                    return bits;
+                }
+            }
+        }
+        slot = (slot + 1) % SLOTS.len();
+    }
+}
+
 /// Function words of each of [`LANGUAGES`] among the first
 /// [`MAX_WORDS`] words of `text` outside quoted lines, and the words read.
 pub fn count(text: &str) -> ([usize; LANGUAGES.len()], usize) {
@@ -71,15 +97,22 @@ pub fn count(text: &str) -> ([usize; LANGUAGES.len()], usize) {
             let word = &tail[..end];
             rest = &tail[end..];
             words += 1;
-            lower.clear();
-            if word.is_ascii() {
-                lower.push_str(word);
-                lower.make_ascii_lowercase();
+            // Lower-casing shrinks a letter to a third of its bytes at
+            // most (the Kelvin sign, 3 bytes, becomes `k`): a longer word
+            // cannot become a function word.
+            let bits = if word.len() > 3 * MAX_LEN {
+                0
             } else {
-                lower.extend(word.chars().flat_map(char::to_lowercase));
-            }
-            if let Ok(i) = WORDS.binary_search_by(|(w, _)| w.as_bytes().cmp(lower.as_bytes())) {
-                let bits = WORDS[i].1;
+                lower.clear();
+                if word.is_ascii() {
+                    lower.push_str(word);
+                    lower.make_ascii_lowercase();
+                } else {
+                    lower.extend(word.chars().flat_map(char::to_lowercase));
+                }
+                languages_of(&lower)
+            };
+            if bits != 0 {
                 for (l, h) in hits.iter_mut().enumerate() {
                     *h += ((bits >> l) & 1) as usize;
                 }
@@ -124,6 +157,26 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
 mod tests {
     use super::*;
     use crate::checks::testing::{configure_with_options, run_with_options};
+
+    #[test]
+    fn every_function_word_is_found_and_other_words_are_not() {
+        assert!(WORDS.len() < SLOTS.len() / 2, "keep the table at most half full");
+        for (w, bits) in WORDS {
+            assert_eq!(languages_of(w), *bits, "{w}");
+            assert!(w.len() <= MAX_LEN, "{w}");
+        }
+        for w in [
+            "",
+            "mailbox",
+            "thee",
+            "ander",
+            "dier",
+            "xyzzy",
+            "supercalifragilistic",
+        ] {
+            assert_eq!(languages_of(w), 0, "{w}");
+        }
+    }
 
     #[test]
     fn the_word_table_is_sorted_and_each_word_names_a_language() {
