@@ -144,8 +144,6 @@ impl Filter {
         if inbound {
             checks::scripts::check(&cx, &mut findings);
             checks::language::check(&cx, &mut findings);
-        }
-        if inbound {
             checks::origin::check(&cx, &mut findings);
             checks::freemail::check(&cx, &mut findings);
         }

@@ -239,12 +239,12 @@ pub(crate) mod testing {
     /// As [`run`], with `rules` (pack TOML) added to the minimal pack and
     /// the clock at `now` (seconds since the epoch; 0: unknown).
     pub fn run_with_rules(rules: &str, protected: &[&str], raw: &str, now: u64) -> Verdict {
-        run_full(rules, protected, &Envelope::default(), raw, now)
+        run_configured(rules, protected, &[], &Envelope::default(), raw, now)
     }
 
     /// As [`run`], for a message that arrived with `envelope`.
     pub fn run_in(envelope: &Envelope, protected: &[&str], raw: &str) -> Verdict {
-        run_full("", protected, envelope, raw, 0)
+        run_configured("", protected, &[], envelope, raw, 0)
     }
 
     /// As [`run`], with pack `options` set in the settings.
@@ -284,10 +284,6 @@ pub(crate) mod testing {
                 .collect(),
             ..Settings::default()
         }
-    }
-
-    fn run_full(rules: &str, protected: &[&str], envelope: &Envelope, raw: &str, now: u64) -> Verdict {
-        run_configured(rules, protected, &[], envelope, raw, now)
     }
 
     fn run_configured(
