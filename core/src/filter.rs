@@ -141,6 +141,7 @@ impl Filter {
         checks::lookalike::check(&cx, &mut findings);
         checks::urls::check(&cx, &mut findings);
         checks::forms::check(&cx, &mut findings);
+        checks::attachments::check(&cx, &mut findings);
         if inbound {
             checks::scripts::check(&cx, &mut findings);
             checks::language::check(&cx, &mut findings);

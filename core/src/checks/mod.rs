@@ -7,6 +7,7 @@
 //! symbol names; cross-check logic over symbols belongs in meta rules.
 
 pub mod arc;
+pub mod attachments;
 pub mod auth;
 pub mod classifier;
 pub mod compauth;
@@ -52,6 +53,7 @@ pub fn code_symbols() -> Vec<&'static str> {
         lookalike::SYMBOLS,
         urls::SYMBOLS,
         forms::SYMBOLS,
+        attachments::SYMBOLS,
         scripts::SYMBOLS,
         language::SYMBOLS,
         origin::SYMBOLS,
@@ -64,7 +66,7 @@ pub fn code_symbols() -> Vec<&'static str> {
 /// Every named pack list a code check reads; [`RulePack::compile`]
 /// refuses a pack that does not define them.
 pub fn code_lists() -> Vec<&'static str> {
-    [spoof::LISTS, urls::LISTS, freemail::LISTS].concat()
+    [spoof::LISTS, urls::LISTS, freemail::LISTS, attachments::LISTS].concat()
 }
 
 /// What one message is checked with.
@@ -266,6 +268,9 @@ pub(crate) mod testing {
             "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
              [lists]\nfreemail = [\"gmail.com\", \"outlook.com\"]\nurl-shorteners = [\"bit.ly\"]\n\
              freemail-relays = [\"yahoo.com aol.com\", \"gmail.com google.com\"]\n\
+             executable-extensions = [\"exe\", \"js\", \"scr\"]\n\
+             macro-extensions = [\"docm\", \"xlsm\"]\n\
+             decoy-extensions = [\"doc\", \"jpg\", \"pdf\"]\n\
              [options]\nok-scripts = \"all\"\nok-languages = \"all\"\n",
         );
         for s in super::code_symbols() {

@@ -1,0 +1,547 @@
+//! Attachments: the files a message asks its reader to open.
+//!
+//! Malware and credential phishing both arrive as files: a program (an
+//! `.exe`, a screen saver, a script Windows runs on a double click), a
+//! program dressed as a document (`invoice.pdf.exe`, or a name turned
+//! around by a right-to-left override so that it reads `…exe.pdf`), an
+//! Office document with macros, a zip archive holding a program or sealed
+//! with a password so that no filter can look inside, and an HTML page
+//! that opens in the browser with a login form posting to the sender: the
+//! reader sees no address bar to tell the page is not the real service.
+//!
+//! The extensions are pack lists (`executable-extensions`,
+//! `macro-extensions`, `decoy-extensions`). The check reads each
+//! attachment's name, its declared type, its first bytes (a Windows
+//! program is known by its header whatever it is called), the member
+//! names of zip archives (see [`zip`]) and the forms of HTML attachments,
+//! in nested messages too. Nothing is decompressed or run. It runs on
+//! both directions: a hijacked account sending programs is as bad as
+//! receiving them.
+
+mod zip;
+
+use super::{Context, Findings};
+use crate::message::html;
+use mail_parser::{MimeHeaders, PartType};
+
+/// Symbols this check emits.
+pub const SYMBOLS: &[&str] = &[
+    "ATTACH_EXECUTABLE",
+    "ATTACH_DOUBLE_EXTENSION",
+    "ATTACH_NAME_BIDI",
+    "ATTACH_MACRO_DOCUMENT",
+    "ATTACH_ARCHIVE_EXECUTABLE",
+    "ATTACH_ARCHIVE_ENCRYPTED",
+    "ATTACH_HTML",
+    "ATTACH_HTML_PASSWORD",
+];
+
+/// Pack lists this check reads.
+pub const LISTS: &[&str] = &["executable-extensions", "macro-extensions", "decoy-extensions"];
+
+/// Most attachments looked at in one message, nested messages included.
+const MAX_ATTACHMENTS: usize = 64;
+/// How many levels of attached messages are followed.
+const MAX_DEPTH: usize = 3;
+/// Most bytes of an HTML attachment read for forms.
+const MAX_HTML_BYTES: usize = 512 * 1024;
+/// Most characters of a name shown in a symbol's option.
+const MAX_NAME_CHARS: usize = 80;
+
+/// Declared types of Windows programs and shortcuts.
+const EXECUTABLE_TYPES: &[&str] = &[
+    "application/hta",
+    "application/vnd.microsoft.portable-executable",
+    "application/x-dosexec",
+    "application/x-ms-shortcut",
+    "application/x-msdos-program",
+    "application/x-msdownload",
+];
+
+/// Types and extensions of pages a browser opens (`.hta` is a program
+/// and belongs to `executable-extensions`).
+const HTML_TYPES: &[&str] = &["application/xhtml+xml", "image/svg+xml", "text/html"];
+const HTML_EXTENSIONS: &[&str] = &["htm", "html", "mht", "mhtml", "shtml", "svg", "xhtml"];
+
+/// The member an Office Open XML file keeps its macros in.
+const VBA_PROJECT: &str = "vbaproject.bin";
+
+/// Characters that reorder how a name is displayed.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The pack's extension lists (sorted, lower case).
+struct Lists<'p> {
+    executable: &'p [String],
+    macros: &'p [String],
+    decoy: &'p [String],
+}
+
+fn listed(list: &[String], ext: &str) -> bool {
+    list.binary_search_by(|x| x.as_str().cmp(ext)).is_ok()
+}
+
+/// The last and the second-last extension of a file name, lower case.
+/// Windows ignores trailing dots and spaces, so they are dropped first;
+/// the second-last extension loses the spaces or underscores that pad a
+/// real extension out of sight (`photo.jpg          .exe`).
+fn extensions(name: &str) -> (Option<String>, Option<String>) {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let base = base.trim_end_matches(['.', ' ']);
+    let mut parts = base.rsplit('.');
+    let last = parts.next();
+    let before = parts.next();
+    // A name without a dot has no extension.
+    if before.is_none() {
+        return (None, None);
+    }
+    let ext = |s: &str| {
+        let s = s.trim_matches([' ', '_', '\t']);
+        (!s.is_empty() && s.len() <= 16 && s.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_'))
+            .then(|| s.to_lowercase())
+    };
+    // The first segment is the name itself, not an extension.
+    let before = if parts.next().is_some() {
+        before.and_then(ext)
+    } else {
+        None
+    };
+    (last.and_then(ext), before)
+}
+
+/// A name as shown in an option: control and reordering characters
+/// escaped, at most [`MAX_NAME_CHARS`] characters.
+fn shown(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().take(MAX_NAME_CHARS) {
+        if c.is_control() || is_bidi_control(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// True when `bytes` are a Windows program: `MZ`, then `PE\0\0` where
+/// the DOS header's offset at 0x3C points.
+fn is_windows_program(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(b"MZ") {
+        return false;
+    }
+    let Some(offset) = bytes.get(0x3c..0x40) else {
+        return false;
+    };
+    let offset = u32::from_le_bytes([offset[0], offset[1], offset[2], offset[3]]) as usize;
+    offset
+        .checked_add(4)
+        .and_then(|end| bytes.get(offset..end))
+        .is_some_and(|sig| sig == b"PE\0\0")
+}
+
+/// What the check found, by symbol, with the names that made it fire.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Found {
+    executable: Vec<String>,
+    double_extension: Vec<String>,
+    bidi: Vec<String>,
+    macros: Vec<String>,
+    archive_executable: Vec<String>,
+    archive_encrypted: Vec<String>,
+    html: Vec<String>,
+    html_password: Vec<String>,
+}
+
+impl Found {
+    /// Looks at one file name (an attachment's, or an archive member's
+    /// as `archive: member`): its extensions and its characters. True
+    /// when the name is a program's.
+    fn name(&mut self, lists: &Lists<'_>, name: &str, shown_as: &str, in_archive: bool) -> bool {
+        if name.chars().any(is_bidi_control) {
+            self.bidi.push(shown_as.to_string());
+        }
+        let (last, before) = extensions(name);
+        let Some(last) = last else { return false };
+        let executable = listed(lists.executable, &last);
+        if executable {
+            if in_archive {
+                self.archive_executable.push(shown_as.to_string());
+            } else {
+                self.executable.push(shown_as.to_string());
+            }
+            if before.is_some_and(|b| listed(lists.decoy, &b)) {
+                self.double_extension.push(shown_as.to_string());
+            }
+        }
+        if listed(lists.macros, &last) {
+            self.macros.push(shown_as.to_string());
+        }
+        executable
+    }
+
+    /// Looks at one attachment.
+    fn part(&mut self, lists: &Lists<'_>, part: &mail_parser::MessagePart<'_>) {
+        let name = part.attachment_name().map(str::trim).filter(|n| !n.is_empty());
+        let label = shown(name.unwrap_or("(no name)"));
+        let named_executable = name.is_some_and(|n| self.name(lists, n, &label, false));
+        let declared = part
+            .content_type()
+            .map(|ct| match &ct.c_subtype {
+                Some(sub) => format!("{}/{}", ct.c_type, sub).to_ascii_lowercase(),
+                None => ct.c_type.to_ascii_lowercase(),
+            })
+            .unwrap_or_default();
+        let bytes = part.contents();
+        if !named_executable && (EXECUTABLE_TYPES.contains(&declared.as_str()) || is_windows_program(bytes)) {
+            self.executable.push(label.clone());
+        }
+        if zip::is_zip(bytes) {
+            let mut macros = false;
+            for entry in zip::entries(bytes) {
+                let member = entry.name.rsplit('/').next().unwrap_or(&entry.name);
+                if member.is_empty() {
+                    continue; // a directory
+                }
+                let member_label = format!("{label}: {}", shown(&entry.name));
+                if entry.encrypted && self.archive_encrypted.last() != Some(&label) {
+                    self.archive_encrypted.push(label.clone());
+                }
+                macros |= member.eq_ignore_ascii_case(VBA_PROJECT);
+                self.name(lists, member, &member_label, true);
+            }
+            if macros {
+                self.macros.push(label.clone());
+            }
+        }
+        let ext = name.and_then(|n| extensions(n).0);
+        let is_html = matches!(part.body, PartType::Html(_))
+            || HTML_TYPES.contains(&declared.as_str())
+            || ext.as_deref().is_some_and(|e| HTML_EXTENSIONS.contains(&e));
+        // An HTML part with no name is an alternative body the reader
+        // sees, not a file to open.
+        if is_html && name.is_some() {
+            self.html.push(label.clone());
+            let end = bytes.len().min(MAX_HTML_BYTES);
+            let mut forms = html::Forms::default();
+            html::scan_forms(&String::from_utf8_lossy(&bytes[..end]), &mut forms);
+            if forms.password_fields > 0 {
+                self.html_password.push(label);
+            }
+        }
+    }
+
+    /// Looks at the attachments of `message` and of the messages attached
+    /// to it, down to [`MAX_DEPTH`] levels; `budget` attachments at most.
+    fn message(
+        &mut self,
+        lists: &Lists<'_>,
+        message: &mail_parser::Message<'_>,
+        depth: usize,
+        budget: &mut usize,
+    ) {
+        for part in message.attachments() {
+            if *budget == 0 {
+                return;
+            }
+            *budget -= 1;
+            match &part.body {
+                PartType::Message(nested) => {
+                    if depth < MAX_DEPTH {
+                        self.message(lists, nested, depth + 1, budget);
+                    }
+                }
+                _ => self.part(lists, part),
+            }
+        }
+    }
+}
+
+/// Runs the check.
+pub fn check(cx: &Context<'_>, findings: &mut Findings) {
+    let Some(parsed) = cx.message.parsed() else {
+        return;
+    };
+    if parsed.attachments.is_empty() {
+        return;
+    }
+    let lists = Lists {
+        executable: cx.pack.list("executable-extensions"),
+        macros: cx.pack.list("macro-extensions"),
+        decoy: cx.pack.list("decoy-extensions"),
+    };
+    let mut found = Found::default();
+    let mut budget = MAX_ATTACHMENTS;
+    found.message(&lists, parsed, 0, &mut budget);
+    let fired = [
+        ("ATTACH_EXECUTABLE", &found.executable),
+        ("ATTACH_DOUBLE_EXTENSION", &found.double_extension),
+        ("ATTACH_NAME_BIDI", &found.bidi),
+        ("ATTACH_MACRO_DOCUMENT", &found.macros),
+        ("ATTACH_ARCHIVE_EXECUTABLE", &found.archive_executable),
+        ("ATTACH_ARCHIVE_ENCRYPTED", &found.archive_encrypted),
+        ("ATTACH_HTML", &found.html),
+        ("ATTACH_HTML_PASSWORD", &found.html_password),
+    ];
+    for (symbol, names) in fired {
+        if !names.is_empty() {
+            let options: Vec<&str> = names.iter().map(String::as_str).collect();
+            findings.fire(cx.pack, symbol, &options);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::zip::tests::archive;
+    use super::*;
+    use crate::checks::testing::run;
+    use base64::Engine as _;
+
+    /// A Windows program's first bytes: `MZ`, and `PE\0\0` at 0x40.
+    fn windows_program() -> Vec<u8> {
+        let mut b = vec![0u8; 0x48];
+        b[..2].copy_from_slice(b"MZ");
+        b[0x3c..0x40].copy_from_slice(&0x40u32.to_le_bytes());
+        b[0x40..0x44].copy_from_slice(b"PE\0\0");
+        b
+    }
+
+    /// A multipart/mixed message: a text part, then each attachment as
+    /// (its MIME header lines, its bytes), in base64.
+    fn mail(attachments: &[(&str, &[u8])]) -> String {
+        let mut m = String::from(
+            "From: a@example.com\r\nTo: b@example.org\r\nSubject: files\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+             --b1\r\nContent-Type: text/plain\r\n\r\nPlease see the attached file.\r\n",
+        );
+        for (headers, body) in attachments {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(body);
+            m.push_str(&format!(
+                "--b1\r\n{headers}\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n"
+            ));
+        }
+        m.push_str("--b1--\r\n");
+        m
+    }
+
+    fn attached(name: &str, ctype: &str) -> String {
+        format!(
+            "Content-Type: {ctype}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\""
+        )
+    }
+
+    /// The ATTACH_ symbols of a verdict, with their options.
+    fn fired(raw: &str) -> Vec<(String, Vec<String>)> {
+        run(&[], raw)
+            .symbols
+            .into_iter()
+            .filter(|s| s.name.starts_with("ATTACH_"))
+            .map(|s| (s.name, s.options))
+            .collect()
+    }
+
+    #[test]
+    fn extensions_are_read_as_windows_reads_them() {
+        let cases: &[(&str, Option<&str>, Option<&str>)] = &[
+            ("setup.exe", Some("exe"), None),
+            ("SETUP.EXE", Some("exe"), None),
+            ("invoice.pdf.exe", Some("exe"), Some("pdf")),
+            ("photo.jpg          .scr", Some("scr"), Some("jpg")),
+            ("photo.jpg_____.scr", Some("scr"), Some("jpg")),
+            // Windows drops trailing dots and spaces.
+            ("run.exe. . ", Some("exe"), None),
+            ("dir/sub\\tool.js", Some("js"), None),
+            ("README", None, None),
+            ("a.tar.gz", Some("gz"), Some("tar")),
+            ("notes.v2 final.txt", Some("txt"), None),
+            (".exe", Some("exe"), None),
+        ];
+        for (name, last, before) in cases {
+            let (l, b) = extensions(name);
+            assert_eq!((l.as_deref(), b.as_deref()), (*last, *before), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_windows_program_header_is_recognised() {
+        assert!(is_windows_program(&windows_program()));
+        let mut wrong = windows_program();
+        wrong[0x41] = b'X';
+        assert!(!is_windows_program(&wrong));
+        // `MZ` alone (a text that starts so) is not a program, nor an
+        // offset past the end.
+        assert!(!is_windows_program(b"MZ is how this text starts"));
+        let mut far = windows_program();
+        far[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(!is_windows_program(&far));
+    }
+
+    #[test]
+    fn attachments_fire_by_name_type_header_and_archive_members() {
+        let program = windows_program();
+        let zip_program = archive(&[
+            ("readme.txt", b"hi", false),
+            ("tools/Install.EXE", &program, false),
+        ]);
+        let zip_sealed = archive(&[("invoice.doc", b"x", true)]);
+        let zip_plain = archive(&[("report.txt", b"numbers", false)]);
+        let docx_macros = archive(&[
+            ("[Content_Types].xml", b"<x/>", false),
+            ("word/vbaProject.bin", b"x", false),
+        ]);
+        let login = b"<html><form action=\"https://collect.example/\">E-mail <input name=u> \
+                      Password <input type=password name=p></form></html>";
+        let rlo = "report\u{202e}fdp.exe";
+        type Case<'a> = (&'a str, Vec<(String, Vec<u8>)>, &'a [(&'a str, &'a [&'a str])]);
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "a program by its name",
+                vec![(
+                    attached("setup.exe", "application/octet-stream"),
+                    b"data".to_vec(),
+                )],
+                &[("ATTACH_EXECUTABLE", &["setup.exe"])],
+            ),
+            (
+                "a program dressed as a document",
+                vec![(attached("invoice.pdf.exe", "application/pdf"), b"data".to_vec())],
+                &[
+                    ("ATTACH_EXECUTABLE", &["invoice.pdf.exe"]),
+                    ("ATTACH_DOUBLE_EXTENSION", &["invoice.pdf.exe"]),
+                ],
+            ),
+            (
+                "a program by its header, whatever its name",
+                vec![(attached("photo.jpg", "image/jpeg"), program.clone())],
+                &[("ATTACH_EXECUTABLE", &["photo.jpg"])],
+            ),
+            (
+                "a program by its declared type",
+                vec![(attached("update", "application/x-msdownload"), b"data".to_vec())],
+                &[("ATTACH_EXECUTABLE", &["update"])],
+            ),
+            (
+                "a right-to-left override hiding the extension",
+                vec![(attached(rlo, "application/octet-stream"), b"data".to_vec())],
+                &[
+                    ("ATTACH_EXECUTABLE", &["report\\u{202e}fdp.exe"]),
+                    ("ATTACH_NAME_BIDI", &["report\\u{202e}fdp.exe"]),
+                ],
+            ),
+            (
+                "a zip holding a program",
+                vec![(attached("files.zip", "application/zip"), zip_program)],
+                &[("ATTACH_ARCHIVE_EXECUTABLE", &["files.zip: tools/Install.EXE"])],
+            ),
+            (
+                "an encrypted zip",
+                vec![(attached("invoice.zip", "application/zip"), zip_sealed)],
+                &[("ATTACH_ARCHIVE_ENCRYPTED", &["invoice.zip"])],
+            ),
+            (
+                "a macro document by its extension",
+                vec![(
+                    attached("budget.xlsm", "application/octet-stream"),
+                    b"data".to_vec(),
+                )],
+                &[("ATTACH_MACRO_DOCUMENT", &["budget.xlsm"])],
+            ),
+            (
+                "a macro document by its vbaProject member, whatever its name",
+                vec![(attached("letter.docx", "application/octet-stream"), docx_macros)],
+                &[("ATTACH_MACRO_DOCUMENT", &["letter.docx"])],
+            ),
+            (
+                "a login page sent as a file",
+                vec![(attached("secure-message.html", "text/html"), login.to_vec())],
+                &[
+                    ("ATTACH_HTML", &["secure-message.html"]),
+                    ("ATTACH_HTML_PASSWORD", &["secure-message.html"]),
+                ],
+            ),
+            (
+                "a web page declared as binary, known by its extension",
+                vec![(
+                    attached("statement.htm", "application/octet-stream"),
+                    b"<p>hello</p>".to_vec(),
+                )],
+                &[("ATTACH_HTML", &["statement.htm"])],
+            ),
+            // Negatives: what ordinary mail carries.
+            (
+                "a document, a picture, a signature and a plain zip",
+                vec![
+                    (attached("report.pdf", "application/pdf"), b"%PDF-1.4".to_vec()),
+                    (attached("photo.jpg", "image/jpeg"), b"\xff\xd8\xff\xe0".to_vec()),
+                    (
+                        "Content-Type: application/pgp-signature".to_string(),
+                        b"-----BEGIN PGP".to_vec(),
+                    ),
+                    (attached("data.zip", "application/zip"), zip_plain),
+                ],
+                &[],
+            ),
+            (
+                "a program's name in a text, not a file",
+                vec![(
+                    attached("install-notes.txt", "text/plain"),
+                    b"run setup.exe then reboot".to_vec(),
+                )],
+                &[],
+            ),
+        ];
+        for (what, parts, want) in cases {
+            let parts: Vec<(&str, &[u8])> = parts.iter().map(|(h, b)| (h.as_str(), b.as_slice())).collect();
+            let got = fired(&mail(&parts));
+            let want: Vec<(String, Vec<String>)> = want
+                .iter()
+                .map(|(s, o)| (s.to_string(), o.iter().map(|x| x.to_string()).collect()))
+                .collect();
+            let mut got_sorted = got.clone();
+            got_sorted.sort();
+            let mut want_sorted = want.clone();
+            want_sorted.sort();
+            assert_eq!(got_sorted, want_sorted, "{what}");
+        }
+    }
+
+    #[test]
+    fn an_html_body_is_not_an_attachment() {
+        // The password form of an HTML body is the forms check's; this
+        // check only looks at files.
+        let raw = "From: a@example.com\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
+                   Content-Type: text/html\r\n\r\n<form action=\"http://x.example/\"><input type=password></form>\r\n";
+        assert_eq!(fired(raw), vec![]);
+        let names: Vec<String> = run(&[], raw).symbols.into_iter().map(|s| s.name).collect();
+        assert!(names.contains(&"HTML_FORM_PASSWORD".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn attached_messages_are_followed() {
+        let inner = mail(&[(&attached("setup.exe", "application/octet-stream"), b"data")]);
+        let outer = format!(
+            "From: c@example.com\r\nTo: d@example.org\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"o1\"\r\n\r\n\
+             --o1\r\nContent-Type: text/plain\r\n\r\nForwarded.\r\n\
+             --o1\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--o1--\r\n"
+        );
+        assert_eq!(
+            fired(&outer),
+            vec![("ATTACH_EXECUTABLE".to_string(), vec!["setup.exe".to_string()])]
+        );
+    }
+
+    #[test]
+    fn at_most_max_attachments_are_read() {
+        // The program is the 65th attachment: not looked at.
+        let mut parts: Vec<(String, Vec<u8>)> = (0..MAX_ATTACHMENTS)
+            .map(|i| (attached(&format!("f{i}.txt"), "text/plain"), b"x".to_vec()))
+            .collect();
+        parts.push((attached("late.exe", "application/octet-stream"), b"x".to_vec()));
+        let refs: Vec<(&str, &[u8])> = parts.iter().map(|(h, b)| (h.as_str(), b.as_slice())).collect();
+        assert_eq!(fired(&mail(&refs)), vec![]);
+        let refs: Vec<(&str, &[u8])> = refs[1..].to_vec();
+        assert_eq!(fired(&mail(&refs)).len(), 1);
+    }
+}

@@ -1,0 +1,256 @@
+//! The member names of a zip archive, read from its central directory
+//! (PKWARE's APPNOTE.TXT, sections 4.3.12 and 4.3.16) without
+//! decompressing anything. Archives whose directory cannot be found (cut
+//! short, or ZIP64) are read from their local file headers instead
+//! (section 4.3.7), as far as those say where the next one starts.
+
+use std::borrow::Cow;
+
+/// Most members read from one archive.
+pub const MAX_ENTRIES: usize = 1024;
+
+/// One member of an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The name as stored (a path with `/` separators).
+    pub name: Cow<'a, str>,
+    /// General purpose flag bit 0: the member is encrypted.
+    pub encrypted: bool,
+}
+
+/// True when `bytes` start as a zip archive does.
+pub fn is_zip(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
+}
+
+/// The members of the archive `bytes`, at most [`MAX_ENTRIES`]; empty for
+/// what is not a readable archive.
+pub fn entries(bytes: &[u8]) -> Vec<Entry<'_>> {
+    central_directory(bytes).unwrap_or_else(|| local_headers(bytes))
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<usize> {
+    let s = b.get(at..at.checked_add(2)?)?;
+    Some(u16::from_le_bytes([s[0], s[1]]) as usize)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<usize> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+}
+
+fn name(raw: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(raw)
+}
+
+/// The end-of-central-directory record is the last 22 bytes before an
+/// archive comment of at most 65 535 bytes.
+fn central_directory(b: &[u8]) -> Option<Vec<Entry<'_>>> {
+    let last = b.len().checked_sub(22)?;
+    let first = last.saturating_sub(65_535);
+    let eocd = (first..=last)
+        .rev()
+        .find(|&i| b[i..].starts_with(b"PK\x05\x06"))?;
+    let count = u16_at(b, eocd + 10)?;
+    let mut at = u32_at(b, eocd + 16)?;
+    if count > 0 && !b.get(at..)?.starts_with(b"PK\x01\x02") {
+        // Data before the archive (a self-extractor) or ZIP64: the offset
+        // does not point at the directory.
+        return None;
+    }
+    let mut out = Vec::new();
+    while out.len() < count.min(MAX_ENTRIES) && b.get(at..).is_some_and(|r| r.starts_with(b"PK\x01\x02")) {
+        let (Some(flags), Some(name_len), Some(extra), Some(comment)) = (
+            u16_at(b, at + 8),
+            u16_at(b, at + 28),
+            u16_at(b, at + 30),
+            u16_at(b, at + 32),
+        ) else {
+            break;
+        };
+        let Some(raw) = b.get(at + 46..at + 46 + name_len) else {
+            break;
+        };
+        out.push(Entry {
+            name: name(raw),
+            encrypted: flags & 1 != 0,
+        });
+        at += 46 + name_len + extra + comment;
+    }
+    Some(out)
+}
+
+fn local_headers(b: &[u8]) -> Vec<Entry<'_>> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while out.len() < MAX_ENTRIES && b.get(at..).is_some_and(|r| r.starts_with(b"PK\x03\x04")) {
+        let (Some(flags), Some(size), Some(name_len), Some(extra)) = (
+            u16_at(b, at + 6),
+            u32_at(b, at + 18),
+            u16_at(b, at + 26),
+            u16_at(b, at + 28),
+        ) else {
+            break;
+        };
+        let Some(raw) = b.get(at + 30..at + 30 + name_len) else {
+            break;
+        };
+        out.push(Entry {
+            name: name(raw),
+            encrypted: flags & 1 != 0,
+        });
+        // Bit 3: the sizes follow the data, so the next header's place is
+        // unknown.
+        if flags & 8 != 0 {
+            break;
+        }
+        at += 30 + name_len + extra + size;
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A stored (uncompressed) archive of `members` (name, data,
+    /// encrypted), built by the format's rules.
+    pub(crate) fn archive(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut directory = Vec::new();
+        for (name, data, encrypted) in members {
+            let offset = out.len() as u32;
+            let flags: u16 = if *encrypted { 1 } else { 0 };
+            out.extend_from_slice(b"PK\x03\x04");
+            out.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            out.extend_from_slice(&flags.to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes()); // stored
+            out.extend_from_slice(&[0; 8]); // time, date, crc
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(data);
+
+            directory.extend_from_slice(b"PK\x01\x02");
+            directory.extend_from_slice(&20u16.to_le_bytes()); // made by
+            directory.extend_from_slice(&20u16.to_le_bytes()); // needed
+            directory.extend_from_slice(&flags.to_le_bytes());
+            directory.extend_from_slice(&0u16.to_le_bytes());
+            directory.extend_from_slice(&[0; 8]);
+            directory.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            directory.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            directory.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            directory.extend_from_slice(&[0; 12]); // extra, comment, disk, attributes
+            directory.extend_from_slice(&offset.to_le_bytes());
+            directory.extend_from_slice(name.as_bytes());
+        }
+        let start = out.len() as u32;
+        out.extend_from_slice(&directory);
+        out.extend_from_slice(b"PK\x05\x06");
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(directory.len() as u32).to_le_bytes());
+        out.extend_from_slice(&start.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out
+    }
+
+    fn names(b: &[u8]) -> Vec<(String, bool)> {
+        entries(b)
+            .into_iter()
+            .map(|e| (e.name.into_owned(), e.encrypted))
+            .collect()
+    }
+
+    #[test]
+    fn members_are_read_from_the_directory_and_from_local_headers() {
+        let zip = archive(&[("docs/readme.txt", b"hello", false), ("setup.exe", b"MZ..", true)]);
+        let want = vec![
+            ("docs/readme.txt".to_string(), false),
+            ("setup.exe".to_string(), true),
+        ];
+        assert!(is_zip(&zip));
+        assert_eq!(names(&zip), want);
+
+        // Cut short before the directory: the local headers still name
+        // the members.
+        let cut = &zip[..zip.len() - 30];
+        assert_eq!(names(cut), want);
+
+        // A comment after the directory record is allowed.
+        let mut commented = zip.clone();
+        let n = commented.len();
+        commented[n - 2..].copy_from_slice(&7u16.to_le_bytes());
+        commented.extend_from_slice(b"comment");
+        assert_eq!(names(&commented), want);
+    }
+
+    #[test]
+    fn what_is_not_an_archive_has_no_members() {
+        let cases: &[&[u8]] = &[b"", b"PK", b"MZ\x90\x00", b"PK\x05\x06", &[0xff; 64]];
+        for b in cases {
+            assert!(names(b).is_empty(), "{b:?}");
+        }
+        // A directory offset past the end, and a name longer than the data.
+        let mut zip = archive(&[("a.exe", b"x", false)]);
+        let n = zip.len();
+        zip[n - 6..n - 2].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            names(&zip),
+            vec![("a.exe".to_string(), false)],
+            "falls back to local headers"
+        );
+        let mut bad = archive(&[("a.exe", b"x", false)]);
+        bad[26..28].copy_from_slice(&u16::MAX.to_le_bytes());
+        let n = bad.len();
+        bad[n - 6..n - 2].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(names(&bad).is_empty());
+    }
+
+    #[test]
+    fn at_most_max_entries_are_read() {
+        let many: Vec<(String, Vec<u8>, bool)> = (0..MAX_ENTRIES + 10)
+            .map(|i| (format!("f{i}.txt"), Vec::new(), false))
+            .collect();
+        let members: Vec<(&str, &[u8], bool)> = many
+            .iter()
+            .map(|(n, d, e)| (n.as_str(), d.as_slice(), *e))
+            .collect();
+        assert_eq!(entries(&archive(&members)).len(), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn damaged_archives_give_some_members_or_none_and_never_panic() {
+        // Every byte of a small archive overwritten in turn with values
+        // that break lengths and offsets, and a run of pseudo-random
+        // damage: the reader must stay within the bytes it was given.
+        let zip = archive(&[
+            ("a.txt", b"hello", false),
+            ("b/c.exe", b"MZ", true),
+            ("d.docm", b"", false),
+        ]);
+        for at in 0..zip.len() {
+            for value in [0x00, 0x01, 0x7f, 0xff] {
+                let mut damaged = zip.clone();
+                damaged[at] = value;
+                assert!(entries(&damaged).len() <= 3, "byte {at} = {value}");
+                assert!(entries(&damaged[..at]).len() <= 3, "cut at {at}");
+            }
+        }
+        let mut state = 0x2545_f491_u32;
+        for _ in 0..20_000 {
+            let mut damaged = zip.clone();
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let at = state as usize % damaged.len();
+                damaged[at] = (state >> 24) as u8;
+            }
+            assert!(entries(&damaged).len() <= MAX_ENTRIES);
+        }
+    }
+}
