@@ -27,6 +27,9 @@ pub struct Config {
     pub scripts: crate::checks::reads::Reads,
     /// The languages the site reads (option `ok-languages`).
     pub languages: crate::checks::reads::Reads,
+    /// Attachment extensions the site accepts although the pack's lists
+    /// name them (option `ok-attachments`), sorted.
+    pub ok_attachments: Vec<String>,
 }
 
 /// The authserv-id used when the deployment does not name one.
@@ -62,6 +65,7 @@ impl Config {
             languages: crate::checks::language::CHOICE
                 .from_options(&pack.options)
                 .unwrap_or_default(),
+            ok_attachments: crate::checks::attachments::ok_extensions(&pack.options).unwrap_or_default(),
         }
     }
 
@@ -115,6 +119,7 @@ impl Config {
         c.outbound = crate::checks::outbound::Policy::from_options(pack, &c.options)?;
         c.scripts = crate::checks::scripts::CHOICE.from_options(&c.options)?;
         c.languages = crate::checks::language::CHOICE.from_options(&c.options)?;
+        c.ok_attachments = crate::checks::attachments::ok_extensions(&c.options)?;
         Ok(c)
     }
 

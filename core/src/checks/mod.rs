@@ -271,7 +271,7 @@ pub(crate) mod testing {
              executable-extensions = [\"exe\", \"js\", \"scr\"]\n\
              macro-extensions = [\"docm\", \"xlsm\"]\n\
              decoy-extensions = [\"doc\", \"jpg\", \"pdf\"]\n\
-             [options]\nok-scripts = \"all\"\nok-languages = \"all\"\n",
+             [options]\nok-scripts = \"all\"\nok-languages = \"all\"\nok-attachments = \"\"\n",
         );
         for s in super::code_symbols() {
             pack.push_str(&format!("[symbols.{s}]\nscore = 1\ndescription = \"d\"\n"));

@@ -111,6 +111,34 @@ pub fn meta_charset(html: &str) -> Option<&str> {
     None
 }
 
+/// The target of the first `<meta http-equiv="refresh" content="N;
+/// url=…">` of `html`: a page that sends the browser elsewhere.
+pub fn meta_refresh(html: &str) -> Option<String> {
+    let bytes = html.as_bytes();
+    for lt in memchr::memchr_iter(b'<', bytes) {
+        if !tag_is(&html[lt + 1..], "meta") {
+            continue;
+        }
+        let gt = find_byte(bytes, lt + 1, b'>').unwrap_or(bytes.len());
+        let tag = &html[lt + 1..gt];
+        if !attribute(tag, "http-equiv").is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh")) {
+            continue;
+        }
+        let Some(content) = attribute(tag, "content") else {
+            continue;
+        };
+        let Some(at) = find_ci(content.as_bytes(), 0, b"url") else {
+            continue;
+        };
+        let target = content[at + 3..].trim_start().strip_prefix('=').map(str::trim);
+        let target = target.map(|t| t.trim_matches(['\'', '"']).trim());
+        if let Some(t) = target.filter(|t| !t.is_empty()) {
+            return Some(decode_entities(t));
+        }
+    }
+    None
+}
+
 /// True when the text after a `<` (`form action=…>`) opens element
 /// `name`.
 fn tag_is(after_lt: &str, name: &str) -> bool {

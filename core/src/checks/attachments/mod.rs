@@ -7,7 +7,10 @@
 //! Office document with macros, a zip archive holding a program or sealed
 //! with a password so that no filter can look inside, and an HTML page
 //! that opens in the browser with a login form posting to the sender: the
-//! reader sees no address bar to tell the page is not the real service.
+//! reader sees no address bar to tell the page is not the real service,
+//! or a page that only sends the browser on (a refresh or a script) or
+//! builds a file from data its script carries (HTML smuggling, so that
+//! the file never crosses the filter as an attachment).
 //!
 //! The extensions are pack lists (`executable-extensions`,
 //! `macro-extensions`, `decoy-extensions`). The check reads each
@@ -34,7 +37,38 @@ pub const SYMBOLS: &[&str] = &[
     "ATTACH_ARCHIVE_ENCRYPTED",
     "ATTACH_HTML",
     "ATTACH_HTML_PASSWORD",
+    "ATTACH_HTML_REDIRECT",
+    "ATTACH_HTML_SMUGGLING",
 ];
+
+/// The pack option listing extensions the site accepts although the
+/// pack's lists name them (`"js jar"`: a developers' site), separated by
+/// spaces or commas; empty by default.
+pub const OPTION: &str = "ok-attachments";
+
+/// The extensions of option [`OPTION`], lower case and sorted; an error
+/// names the option and the entry that is no extension.
+pub fn ok_extensions(options: &std::collections::BTreeMap<String, String>) -> Result<Vec<String>, String> {
+    let Some(value) = options.get(OPTION) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for item in value.split([' ', ',', '\t']).filter(|s| !s.is_empty()) {
+        let ext = item.trim_start_matches('.').to_lowercase();
+        if ext.is_empty()
+            || ext.len() > 16
+            || !ext.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "option {OPTION}: {item:?} is not a file extension (write \"js jar\")"
+            ));
+        }
+        out.push(ext);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
 
 /// Pack lists this check reads.
 pub const LISTS: &[&str] = &["executable-extensions", "macro-extensions", "decoy-extensions"];
@@ -63,6 +97,23 @@ const EXECUTABLE_TYPES: &[&str] = &[
 const HTML_TYPES: &[&str] = &["application/xhtml+xml", "image/svg+xml", "text/html"];
 const HTML_EXTENSIONS: &[&str] = &["htm", "html", "mht", "mhtml", "shtml", "svg", "xhtml"];
 
+/// Script that sends the browser to another page.
+const SCRIPT_REDIRECTS: &[&str] = &[
+    "document.location",
+    "location.assign(",
+    "location.href",
+    "location.replace(",
+    "self.location",
+    "top.location",
+    "window.location",
+];
+
+/// HTML smuggling (MITRE ATT&CK T1027.006): a script decodes data it
+/// carries ...
+const SMUGGLING_DECODES: &[&str] = &["atob(", "fromcharcode", "unescape("];
+/// ... and hands it to the browser as a file to save or open.
+const SMUGGLING_FILES: &[&str] = &["createobjecturl", "mssaveblob", "mssaveoropenblob", "new blob"];
+
 /// The member an Office Open XML file keeps its macros in.
 const VBA_PROJECT: &str = "vbaproject.bin";
 
@@ -71,11 +122,13 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// The pack's extension lists (sorted, lower case).
+/// The pack's extension lists (sorted, lower case), and the site's
+/// exceptions to them.
 struct Lists<'p> {
     executable: &'p [String],
     macros: &'p [String],
     decoy: &'p [String],
+    accepted: &'p [String],
 }
 
 fn listed(list: &[String], ext: &str) -> bool {
@@ -151,6 +204,8 @@ struct Found {
     archive_encrypted: Vec<String>,
     html: Vec<String>,
     html_password: Vec<String>,
+    html_redirect: Vec<String>,
+    html_smuggling: Vec<String>,
 }
 
 impl Found {
@@ -163,6 +218,9 @@ impl Found {
         }
         let (last, before) = extensions(name);
         let Some(last) = last else { return false };
+        if listed(lists.accepted, &last) {
+            return false;
+        }
         let executable = listed(lists.executable, &last);
         if executable {
             if in_archive {
@@ -185,6 +243,10 @@ impl Found {
         let name = part.attachment_name().map(str::trim).filter(|n| !n.is_empty());
         let label = shown(name.unwrap_or("(no name)"));
         let named_executable = name.is_some_and(|n| self.name(lists, n, &label, false));
+        // A site that accepts an extension accepts what such files are.
+        let accepted = name
+            .and_then(|n| extensions(n).0)
+            .is_some_and(|e| listed(lists.accepted, &e));
         let declared = part
             .content_type()
             .map(|ct| match &ct.c_subtype {
@@ -193,7 +255,10 @@ impl Found {
             })
             .unwrap_or_default();
         let bytes = part.contents();
-        if !named_executable && (EXECUTABLE_TYPES.contains(&declared.as_str()) || is_windows_program(bytes)) {
+        if !named_executable
+            && !accepted
+            && (EXECUTABLE_TYPES.contains(&declared.as_str()) || is_windows_program(bytes))
+        {
             self.executable.push(label.clone());
         }
         if zip::is_zip(bytes) {
@@ -223,10 +288,25 @@ impl Found {
         if is_html && name.is_some() {
             self.html.push(label.clone());
             let end = bytes.len().min(MAX_HTML_BYTES);
+            let page = String::from_utf8_lossy(&bytes[..end]);
             let mut forms = html::Forms::default();
-            html::scan_forms(&String::from_utf8_lossy(&bytes[..end]), &mut forms);
+            html::scan_forms(&page, &mut forms);
             if forms.password_fields > 0 {
-                self.html_password.push(label);
+                self.html_password.push(label.clone());
+            }
+            let lower = page.to_ascii_lowercase();
+            let has = |needles: &[&str]| {
+                needles
+                    .iter()
+                    .any(|n| memchr::memmem::find(lower.as_bytes(), n.as_bytes()).is_some())
+            };
+            if let Some(target) = html::meta_refresh(&page) {
+                self.html_redirect.push(format!("{label}: {}", shown(&target)));
+            } else if has(SCRIPT_REDIRECTS) {
+                self.html_redirect.push(format!("{label}: script"));
+            }
+            if has(SMUGGLING_DECODES) && has(SMUGGLING_FILES) {
+                self.html_smuggling.push(label);
             }
         }
     }
@@ -269,6 +349,7 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         executable: cx.pack.list("executable-extensions"),
         macros: cx.pack.list("macro-extensions"),
         decoy: cx.pack.list("decoy-extensions"),
+        accepted: &cx.config.ok_attachments,
     };
     let mut found = Found::default();
     let mut budget = MAX_ATTACHMENTS;
@@ -282,6 +363,8 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         ("ATTACH_ARCHIVE_ENCRYPTED", &found.archive_encrypted),
         ("ATTACH_HTML", &found.html),
         ("ATTACH_HTML_PASSWORD", &found.html_password),
+        ("ATTACH_HTML_REDIRECT", &found.html_redirect),
+        ("ATTACH_HTML_SMUGGLING", &found.html_smuggling),
     ];
     for (symbol, names) in fired {
         if !names.is_empty() {
@@ -461,6 +544,41 @@ mod tests {
                 ],
             ),
             (
+                "a page that sends the browser on",
+                vec![(
+                    attached("view-document.htm", "text/html"),
+                    b"<html><head><meta http-equiv=\"Refresh\" content=\"0; URL='https://collect.example/x'\"></head></html>".to_vec(),
+                )],
+                &[
+                    ("ATTACH_HTML", &["view-document.htm"]),
+                    ("ATTACH_HTML_REDIRECT", &["view-document.htm: https://collect.example/x"]),
+                ],
+            ),
+            (
+                "a page that reloads itself goes nowhere",
+                vec![(
+                    attached("status.html", "text/html"),
+                    b"<meta http-equiv=refresh content=300><p>Build status</p>".to_vec(),
+                )],
+                &[("ATTACH_HTML", &["status.html"])],
+            ),
+            (
+                "a page whose script sends the browser on",
+                vec![(
+                    attached("fax.html", "text/html"),
+                    b"<script>window.location.replace('https://collect.example/'+'x')</script>".to_vec(),
+                )],
+                &[("ATTACH_HTML", &["fax.html"]), ("ATTACH_HTML_REDIRECT", &["fax.html: script"])],
+            ),
+            (
+                "a page that builds a file from data it carries",
+                vec![(
+                    attached("remittance.html", "text/html"),
+                    b"<script>var d=atob('TVqQAA==');var b=new Blob([d]);a.href=URL.createObjectURL(b);</script>".to_vec(),
+                )],
+                &[("ATTACH_HTML", &["remittance.html"]), ("ATTACH_HTML_SMUGGLING", &["remittance.html"])],
+            ),
+            (
                 "a web page declared as binary, known by its extension",
                 vec![(
                     attached("statement.htm", "application/octet-stream"),
@@ -543,5 +661,44 @@ mod tests {
         assert_eq!(fired(&mail(&refs)), vec![]);
         let refs: Vec<(&str, &[u8])> = refs[1..].to_vec();
         assert_eq!(fired(&mail(&refs)).len(), 1);
+    }
+
+    #[test]
+    fn a_site_may_accept_listed_extensions() {
+        use crate::checks::testing::{configure_with_options, run_with_options};
+        let script = mail(&[(&attached("build.js", "application/javascript"), b"console.log(1)")]);
+        let program = mail(&[(
+            &attached("tool.exe", "application/x-msdownload"),
+            &windows_program(),
+        )]);
+        let zipped = archive(&[("src/build.js", b"x", false)]);
+        let in_zip = mail(&[(&attached("src.zip", "application/zip"), &zipped)]);
+        let cases: &[(&str, &str, &str)] = &[
+            ("", &script, "ATTACH_EXECUTABLE"),
+            ("js", &script, ""),
+            (".JS, jar", &script, ""),
+            ("js", &in_zip, ""),
+            ("", &in_zip, "ATTACH_ARCHIVE_EXECUTABLE"),
+            // Accepting scripts does not accept programs, nor the other
+            // way round; an accepted program is not caught by its header.
+            ("js", &program, "ATTACH_EXECUTABLE"),
+            ("exe", &program, ""),
+            ("exe", &script, "ATTACH_EXECUTABLE"),
+        ];
+        for (accepted, raw, want) in cases {
+            let v = run_with_options(&[(OPTION, accepted)], raw);
+            let got: Vec<&str> = v
+                .symbols
+                .iter()
+                .map(|s| s.name.as_str())
+                .filter(|n| n.starts_with("ATTACH_"))
+                .collect();
+            let want: Vec<&str> = [*want].into_iter().filter(|w| !w.is_empty()).collect();
+            assert_eq!(got, want, "ok-attachments = {accepted:?}");
+        }
+        for bad in ["j*s", "a/b", "verylongextensionname"] {
+            let e = configure_with_options(&[(OPTION, bad)]).unwrap_err();
+            assert!(e.contains(OPTION) && e.contains(bad), "{e}");
+        }
     }
 }

@@ -70,7 +70,8 @@ mod tests {
     fn filter(min_features: usize) -> Filter {
         let mut pack = String::from(
             "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[actions]\nadd-header = 5\nquarantine = 8\nreject = 12\n\
-             [lists]\nfreemail = []\nurl-shorteners = []\nfreemail-relays = []\n",
+             [lists]\nfreemail = []\nurl-shorteners = []\nfreemail-relays = []\n\
+             executable-extensions = []\nmacro-extensions = []\ndecoy-extensions = []\n",
         );
         for s in crate::checks::code_symbols() {
             pack.push_str(&format!("[symbols.{s}]\nscore = 0\ndescription = \"d\"\n"));
