@@ -17,7 +17,9 @@
 //! attachment's name, its declared type, its first bytes (a Windows
 //! program is known by its header whatever it is called), the member
 //! names of zip archives (see [`zip`]) and the forms of HTML attachments,
-//! in nested messages too. Nothing is decompressed or run. It runs on
+//! in nested messages too. Nothing is decompressed or run, so an archive
+//! inside an archive is not opened (nor are RAR or 7-Zip archives, whose
+//! names are not read; an encrypted zip's names are). It runs on
 //! both directions: a hijacked account sending programs is as bad as
 //! receiving them.
 
@@ -194,7 +196,7 @@ fn is_windows_program(bytes: &[u8]) -> bool {
 }
 
 /// What the check found, by symbol, with the names that made it fire.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 struct Found {
     executable: Vec<String>,
     double_extension: Vec<String>,
@@ -243,10 +245,9 @@ impl Found {
         let name = part.attachment_name().map(str::trim).filter(|n| !n.is_empty());
         let label = shown(name.unwrap_or("(no name)"));
         let named_executable = name.is_some_and(|n| self.name(lists, n, &label, false));
+        let ext = name.and_then(|n| extensions(n).0);
         // A site that accepts an extension accepts what such files are.
-        let accepted = name
-            .and_then(|n| extensions(n).0)
-            .is_some_and(|e| listed(lists.accepted, &e));
+        let accepted = ext.as_deref().is_some_and(|e| listed(lists.accepted, e));
         let declared = part
             .content_type()
             .map(|ct| match &ct.c_subtype {
@@ -279,7 +280,6 @@ impl Found {
                 self.macros.push(label.clone());
             }
         }
-        let ext = name.and_then(|n| extensions(n).0);
         let is_html = matches!(part.body, PartType::Html(_))
             || HTML_TYPES.contains(&declared.as_str())
             || ext.as_deref().is_some_and(|e| HTML_EXTENSIONS.contains(&e));
