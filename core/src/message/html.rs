@@ -85,13 +85,7 @@ pub fn scan_forms(html: &str, out: &mut Forms) {
 /// The charset a `<meta charset=…>` or `<meta http-equiv="Content-Type"
 /// content="…; charset=…">` tag of `html` declares: the first such tag's.
 pub fn meta_charset(html: &str) -> Option<&str> {
-    let bytes = html.as_bytes();
-    for lt in memchr::memchr_iter(b'<', bytes) {
-        if !tag_is(&html[lt + 1..], "meta") {
-            continue;
-        }
-        let gt = find_byte(bytes, lt + 1, b'>').unwrap_or(bytes.len());
-        let tag = &html[lt + 1..gt];
+    for tag in meta_tags(html) {
         let value = attribute(tag, "charset").or_else(|| {
             let content = attribute(tag, "content")?;
             let at = find_ci(content.as_bytes(), 0, b"charset=")?;
@@ -114,13 +108,7 @@ pub fn meta_charset(html: &str) -> Option<&str> {
 /// The target of the first `<meta http-equiv="refresh" content="N;
 /// url=…">` of `html`: a page that sends the browser elsewhere.
 pub fn meta_refresh(html: &str) -> Option<String> {
-    let bytes = html.as_bytes();
-    for lt in memchr::memchr_iter(b'<', bytes) {
-        if !tag_is(&html[lt + 1..], "meta") {
-            continue;
-        }
-        let gt = find_byte(bytes, lt + 1, b'>').unwrap_or(bytes.len());
-        let tag = &html[lt + 1..gt];
+    for tag in meta_tags(html) {
         if !attribute(tag, "http-equiv").is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh")) {
             continue;
         }
@@ -137,6 +125,15 @@ pub fn meta_refresh(html: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The `<meta …>` tags of `html`, each from after `<` to before `>` (or
+/// the end of an unclosed one).
+fn meta_tags(html: &str) -> impl Iterator<Item = &str> {
+    let bytes = html.as_bytes();
+    memchr::memchr_iter(b'<', bytes)
+        .filter(|&lt| tag_is(&html[lt + 1..], "meta"))
+        .map(move |lt| &html[lt + 1..find_byte(bytes, lt + 1, b'>').unwrap_or(bytes.len())])
 }
 
 /// True when the text after a `<` (`form action=…>`) opens element
