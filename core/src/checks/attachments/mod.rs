@@ -212,16 +212,22 @@ struct Found {
 
 impl Found {
     /// Looks at one file name (an attachment's, or an archive member's
-    /// as `archive: member`): its extensions and its characters. True
-    /// when the name is a program's.
-    fn name(&mut self, lists: &Lists<'_>, name: &str, shown_as: &str, in_archive: bool) -> bool {
+    /// as `archive: member`): its extensions and its characters. Returns
+    /// whether the name is a program's, and its last extension.
+    fn name(
+        &mut self,
+        lists: &Lists<'_>,
+        name: &str,
+        shown_as: &str,
+        in_archive: bool,
+    ) -> (bool, Option<String>) {
         if name.chars().any(is_bidi_control) {
             self.bidi.push(shown_as.to_string());
         }
         let (last, before) = extensions(name);
-        let Some(last) = last else { return false };
+        let Some(last) = last else { return (false, None) };
         if listed(lists.accepted, &last) {
-            return false;
+            return (false, Some(last));
         }
         let executable = listed(lists.executable, &last);
         if executable {
@@ -237,15 +243,17 @@ impl Found {
         if listed(lists.macros, &last) {
             self.macros.push(shown_as.to_string());
         }
-        executable
+        (executable, Some(last))
     }
 
     /// Looks at one attachment.
     fn part(&mut self, lists: &Lists<'_>, part: &mail_parser::MessagePart<'_>) {
         let name = part.attachment_name().map(str::trim).filter(|n| !n.is_empty());
         let label = shown(name.unwrap_or("(no name)"));
-        let named_executable = name.is_some_and(|n| self.name(lists, n, &label, false));
-        let ext = name.and_then(|n| extensions(n).0);
+        let (named_executable, ext) = match name {
+            Some(n) => self.name(lists, n, &label, false),
+            None => (false, None),
+        };
         // A site that accepts an extension accepts what such files are.
         let accepted = ext.as_deref().is_some_and(|e| listed(lists.accepted, e));
         let declared = part
