@@ -245,6 +245,7 @@ fn dmarc_and_compauth_table() {
             pack,
             config: &config,
             links: &[],
+            pages: &[],
         };
         let dkim: Vec<DkimOutcome> = c
             .dkim

@@ -98,7 +98,9 @@ impl Filter {
         // records for `mx` and the sender-domain check) spend the host's
         // query budget once.
         let env = CachedEnv::new(env);
-        let links = checks::urls::parse_links(&message);
+        let pages = checks::attachments::pages(&message);
+        let other_links = checks::urls::other_links(&message, &pages);
+        let links = checks::urls::parse_links(&message, &other_links);
         let cx = Context {
             env: &env,
             envelope,
@@ -106,6 +108,7 @@ impl Filter {
             pack: &self.pack,
             config: &self.config,
             links: &links,
+            pages: &pages,
         };
         let mut findings = Findings::new(self.pack.symbols.len());
         let inbound = envelope.effective_direction() == crate::Direction::Inbound;

@@ -82,8 +82,12 @@ pub struct Context<'a> {
     pub pack: &'a RulePack,
     /// Deployment settings merged with the pack's defaults.
     pub config: &'a Config,
-    /// The message's web links, parsed once for every check.
+    /// The message's web links, parsed once for every check: those of
+    /// its text, then where its forms submit and the links of its
+    /// attached pages.
     pub links: &'a [urls::ParsedLink<'a>],
+    /// The web pages attached to the message, read once.
+    pub pages: &'a [attachments::Page],
 }
 
 impl std::fmt::Debug for dyn Env + '_ {

@@ -19,14 +19,15 @@
 //! names of zip archives (see [`zip`]) and the forms of HTML attachments,
 //! in nested messages too. Nothing is decompressed or run, so an archive
 //! inside an archive is not opened (nor are RAR or 7-Zip archives, whose
-//! names are not read; an encrypted zip's names are). It runs on
-//! both directions: a hijacked account sending programs is as bad as
+//! names are not read; an encrypted zip's names are). The links of
+//! attached pages go to the link checks (see [`pages`]). It runs on both
+//! directions: a hijacked account sending programs is as bad as
 //! receiving them.
 
 mod zip;
 
 use super::{Context, Findings};
-use crate::message::html;
+use crate::message::{Link, Message, html};
 use mail_parser::{MimeHeaders, PartType};
 
 /// Symbols this check emits.
@@ -81,6 +82,8 @@ const MAX_ATTACHMENTS: usize = 64;
 const MAX_DEPTH: usize = 3;
 /// Most bytes of an HTML attachment read for forms.
 const MAX_HTML_BYTES: usize = 512 * 1024;
+/// Most links kept of one attached page.
+pub const MAX_PAGE_LINKS: usize = 64;
 /// Most characters of a name shown in a symbol's option.
 const MAX_NAME_CHARS: usize = 80;
 
@@ -246,9 +249,10 @@ impl Found {
         (executable, Some(last))
     }
 
-    /// Looks at one attachment.
+    /// Looks at one attachment's name, type, first bytes and archive
+    /// members (attached pages are read by [`Found::page`]).
     fn part(&mut self, lists: &Lists<'_>, part: &mail_parser::MessagePart<'_>) {
-        let name = part.attachment_name().map(str::trim).filter(|n| !n.is_empty());
+        let name = attachment_name(part);
         let label = shown(name.unwrap_or("(no name)"));
         let (named_executable, ext) = match name {
             Some(n) => self.name(lists, n, &label, false),
@@ -256,17 +260,10 @@ impl Found {
         };
         // A site that accepts an extension accepts what such files are.
         let accepted = ext.as_deref().is_some_and(|e| listed(lists.accepted, e));
-        let declared = part
-            .content_type()
-            .map(|ct| match &ct.c_subtype {
-                Some(sub) => format!("{}/{}", ct.c_type, sub).to_ascii_lowercase(),
-                None => ct.c_type.to_ascii_lowercase(),
-            })
-            .unwrap_or_default();
         let bytes = part.contents();
         if !named_executable
             && !accepted
-            && (EXECUTABLE_TYPES.contains(&declared.as_str()) || is_windows_program(bytes))
+            && (EXECUTABLE_TYPES.contains(&declared_type(part).as_str()) || is_windows_program(bytes))
         {
             self.executable.push(label.clone());
         }
@@ -285,64 +282,129 @@ impl Found {
                 self.name(lists, member, &member_label, true);
             }
             if macros {
-                self.macros.push(label.clone());
-            }
-        }
-        let is_html = matches!(part.body, PartType::Html(_))
-            || HTML_TYPES.contains(&declared.as_str())
-            || ext.as_deref().is_some_and(|e| HTML_EXTENSIONS.contains(&e));
-        // An HTML part with no name is an alternative body the reader
-        // sees, not a file to open.
-        if is_html && name.is_some() {
-            self.html.push(label.clone());
-            let end = bytes.len().min(MAX_HTML_BYTES);
-            let page = String::from_utf8_lossy(&bytes[..end]);
-            let mut forms = html::Forms::default();
-            html::scan_forms(&page, &mut forms);
-            if forms.password_fields > 0 {
-                self.html_password.push(label.clone());
-            }
-            let lower = page.to_ascii_lowercase();
-            let has = |needles: &[&str]| {
-                needles
-                    .iter()
-                    .any(|n| memchr::memmem::find(lower.as_bytes(), n.as_bytes()).is_some())
-            };
-            if let Some(target) = html::meta_refresh(&page) {
-                self.html_redirect.push(format!("{label}: {}", shown(&target)));
-            } else if has(SCRIPT_REDIRECTS) {
-                self.html_redirect.push(format!("{label}: script"));
-            }
-            if has(SMUGGLING_DECODES) && has(SMUGGLING_FILES) {
-                self.html_smuggling.push(label);
+                self.macros.push(label);
             }
         }
     }
 
-    /// Looks at the attachments of `message` and of the messages attached
-    /// to it, down to [`MAX_DEPTH`] levels; `budget` attachments at most.
-    fn message(
-        &mut self,
-        lists: &Lists<'_>,
-        message: &mail_parser::Message<'_>,
-        depth: usize,
-        budget: &mut usize,
-    ) {
-        for part in message.attachments() {
-            if *budget == 0 {
-                return;
-            }
-            *budget -= 1;
-            match &part.body {
-                PartType::Message(nested) => {
-                    if depth < MAX_DEPTH {
-                        self.message(lists, nested, depth + 1, budget);
-                    }
-                }
-                _ => self.part(lists, part),
-            }
+    /// Looks at one attached page: its password fields, where it sends
+    /// the browser, and whether its script builds a file.
+    fn page(&mut self, page: &Page) {
+        let label = &page.label;
+        self.html.push(label.clone());
+        if page.forms.password_fields > 0 {
+            self.html_password.push(label.clone());
+        }
+        let lower = page.html.to_ascii_lowercase();
+        let has = |needles: &[&str]| {
+            needles
+                .iter()
+                .any(|n| memchr::memmem::find(lower.as_bytes(), n.as_bytes()).is_some())
+        };
+        if let Some(target) = &page.refresh {
+            self.html_redirect.push(format!("{label}: {}", shown(target)));
+        } else if has(SCRIPT_REDIRECTS) {
+            self.html_redirect.push(format!("{label}: script"));
+        }
+        if has(SMUGGLING_DECODES) && has(SMUGGLING_FILES) {
+            self.html_smuggling.push(label.clone());
         }
     }
+}
+
+/// An attachment's name, trimmed, when it has one.
+fn attachment_name<'p>(part: &'p mail_parser::MessagePart<'_>) -> Option<&'p str> {
+    part.attachment_name().map(str::trim).filter(|n| !n.is_empty())
+}
+
+/// An attachment's declared type, lower case (`text/html`), or empty.
+fn declared_type(part: &mail_parser::MessagePart<'_>) -> String {
+    part.content_type()
+        .map(|ct| match &ct.c_subtype {
+            Some(sub) => format!("{}/{}", ct.c_type, sub).to_ascii_lowercase(),
+            None => ct.c_type.to_ascii_lowercase(),
+        })
+        .unwrap_or_default()
+}
+
+/// Calls `visit` with each attachment of `message` and of the messages
+/// attached to it, down to [`MAX_DEPTH`] levels; `budget` attachments at
+/// most (an attached message counts as one).
+fn walk(
+    message: &mail_parser::Message<'_>,
+    depth: usize,
+    budget: &mut usize,
+    visit: &mut dyn FnMut(&mail_parser::MessagePart<'_>),
+) {
+    for part in message.attachments() {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        match &part.body {
+            PartType::Message(nested) => {
+                if depth < MAX_DEPTH {
+                    walk(nested, depth + 1, budget, visit);
+                }
+            }
+            _ => visit(part),
+        }
+    }
+}
+
+/// A web page attached to a message: a file the browser opens, where the
+/// reader sees no address bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Its name as options show it.
+    pub label: String,
+    /// Its first [`MAX_HTML_BYTES`] bytes, read as UTF-8.
+    pub html: String,
+    /// Its forms, password fields and where the forms submit.
+    pub forms: html::Forms,
+    /// Where its `<meta http-equiv="refresh">` sends the browser.
+    pub refresh: Option<String>,
+    /// Its `<a href>` links, at most [`MAX_PAGE_LINKS`].
+    pub links: Vec<Link>,
+}
+
+/// The web pages attached to `msg` and to the messages attached to it,
+/// within the check's bounds. An HTML part without a name is an
+/// alternative body the reader sees, not a file to open, and is left out.
+pub fn pages(msg: &Message<'_>) -> Vec<Page> {
+    let mut out = Vec::new();
+    let Some(parsed) = msg.parsed().filter(|p| !p.attachments.is_empty()) else {
+        return out;
+    };
+    let mut budget = MAX_ATTACHMENTS;
+    walk(parsed, 0, &mut budget, &mut |part| {
+        let Some(name) = attachment_name(part) else {
+            return;
+        };
+        let is_page = matches!(part.body, PartType::Html(_))
+            || HTML_TYPES.contains(&declared_type(part).as_str())
+            || extensions(name)
+                .0
+                .is_some_and(|e| HTML_EXTENSIONS.contains(&e.as_str()));
+        if is_page {
+            let bytes = part.contents();
+            let end = bytes.len().min(MAX_HTML_BYTES);
+            let html = String::from_utf8_lossy(&bytes[..end]).into_owned();
+            let mut forms = html::Forms::default();
+            html::scan_forms(&html, &mut forms);
+            let mut links = Vec::new();
+            html::extract_links(&html, &mut links);
+            links.truncate(MAX_PAGE_LINKS);
+            out.push(Page {
+                label: shown(name),
+                refresh: html::meta_refresh(&html),
+                forms,
+                links,
+                html,
+            });
+        }
+    });
+    out
 }
 
 /// Runs the check.
@@ -361,7 +423,10 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     };
     let mut found = Found::default();
     let mut budget = MAX_ATTACHMENTS;
-    found.message(&lists, parsed, 0, &mut budget);
+    walk(parsed, 0, &mut budget, &mut |part| found.part(&lists, part));
+    for page in cx.pages {
+        found.page(page);
+    }
     let fired = [
         ("ATTACH_EXECUTABLE", &found.executable),
         ("ATTACH_DOUBLE_EXTENSION", &found.double_extension),

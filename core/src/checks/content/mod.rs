@@ -59,6 +59,12 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         pack.uri
             .scan(&link.href, &mut |sym, _| findings.fire_index(sym, &link.href));
     }
+    // Where the forms submit and the links of attached pages, too.
+    for pl in cx.links.iter().filter(|l| l.place.is_some()) {
+        let shown = pl.shown();
+        pack.uri
+            .scan(&pl.link.href, &mut |sym, _| findings.fire_index(sym, &shown));
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +127,48 @@ description = "d"
 
     /// The same field read as each header part: decoded, as written, as
     /// addresses, as display names.
+    #[test]
+    fn uri_rules_read_forms_and_attached_pages() {
+        const URI: &str = r#"
+[[rule]]
+name = "URI_PHP_MAILER"
+type = "uri"
+pattern = '/[a-z]+\.php$'
+score = 1
+description = "d"
+"#;
+        let page = |html: &str| {
+            format!(
+                "From: a@b.example\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+                 --b1\r\nContent-Type: text/plain\r\n\r\nsee the page\r\n\
+                 --b1\r\nContent-Type: text/html; name=\"scan.html\"\r\n\
+                 Content-Disposition: attachment\r\n\r\n{html}\r\n--b1--\r\n"
+            )
+        };
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "<form action=\"https://c.example/next.php\"></form>",
+                &["scan.html: https://c.example/next.php"],
+            ),
+            (
+                "<a href=\"https://c.example/next.php\">open</a>",
+                &["scan.html: https://c.example/next.php"],
+            ),
+            ("<a href=\"https://c.example/next.html\">open</a>", &[]),
+        ];
+        for (html, want) in cases {
+            let v = run_with_rules(URI, &[], &page(html), 0);
+            let got = v
+                .symbols
+                .iter()
+                .find(|s| s.name == "URI_PHP_MAILER")
+                .map(|s| s.options.clone())
+                .unwrap_or_default();
+            assert_eq!(got, *want, "{html}");
+        }
+    }
+
     #[test]
     fn header_parts_see_the_field_their_way() {
         const PARTS: &str = r#"

@@ -280,8 +280,11 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         report("LOOKALIKE_ENVFROM_DOMAIN", &d, findings);
     }
     let mut seen: Vec<&str> = Vec::new();
-    for url in cx.links.iter().map(|l| &l.url) {
-        if seen.contains(&url.host.as_str()) || seen.len() >= 64 {
+    for pl in super::urls::bounded(cx.links) {
+        let url = &pl.url;
+        // 64 hosts of the text at most; those of forms and attached pages
+        // are bounded already.
+        if seen.contains(&url.host.as_str()) || (pl.place.is_none() && seen.len() >= 64) {
             continue;
         }
         seen.push(&url.host);
@@ -396,6 +399,28 @@ mod tests {
             !v.has("LOOKALIKE_FROM_DOMAIN"),
             "no protected domains, no lookalikes"
         );
+    }
+
+    #[test]
+    fn forms_and_attached_pages_are_looked_at() {
+        // The message's text links only to the real domain; its form and
+        // the attached page submit to lookalikes.
+        let raw = "From: a@b.example\r\nMIME-Version: 1.0\r\n\
+                   Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+                   --b1\r\nContent-Type: text/html\r\n\r\n\
+                   <a href=\"https://www.something.com/\">home</a>\
+                   <form action=\"https://something-verify.com/f\"></form>\r\n\
+                   --b1\r\nContent-Type: text/html; name=\"login.htm\"\r\n\
+                   Content-Disposition: attachment\r\n\r\n\
+                   <form action=\"https://sornething.com/owa/auth.php\"><input type=password></form>\r\n\
+                   --b1--\r\n";
+        let v = crate::checks::testing::run(&["something.com"], raw);
+        let s = v.symbols.iter().find(|s| s.name == "LOOKALIKE_URL_DOMAIN");
+        let options = s.map(|s| s.options.join(" | ")).unwrap_or_default();
+        for host in ["something-verify.com", "sornething.com"] {
+            assert!(options.contains(host), "{host}: {options}");
+        }
+        assert!(!options.contains("www.something.com"), "{options}");
     }
 
     #[test]
