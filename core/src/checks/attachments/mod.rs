@@ -4,7 +4,7 @@
 //! `.exe`, a screen saver, a script Windows runs on a double click), a
 //! program dressed as a document (`invoice.pdf.exe`, or a name turned
 //! around by a right-to-left override so that it reads `…exe.pdf`), an
-//! Office document with macros, a zip archive holding a program or sealed
+//! Office document with macros, an archive holding a program or sealed
 //! with a password so that no filter can look inside, and an HTML page
 //! that opens in the browser with a login form posting to the sender: the
 //! reader sees no address bar to tell the page is not the real service,
@@ -16,14 +16,16 @@
 //! `macro-extensions`, `decoy-extensions`). The check reads each
 //! attachment's name, its declared type, its first bytes (a Windows
 //! program is known by its header whatever it is called), the member
-//! names of zip archives (see [`zip`]) and the forms of HTML attachments,
-//! in nested messages too. Nothing is decompressed or run, so an archive
-//! inside an archive is not opened (nor are RAR or 7-Zip archives, whose
-//! names are not read; an encrypted zip's names are). The links of
-//! attached pages go to the link checks (see [`pages`]). It runs on both
-//! directions: a hijacked account sending programs is as bad as
-//! receiving them.
+//! names of zip and RAR archives (see [`zip`] and [`rar`]) and the forms
+//! of HTML attachments, in nested messages too. Nothing is decompressed or
+//! run, so an archive inside an archive is not opened, nor is a 7-Zip
+//! archive (it usually keeps its names compressed). An encrypted zip's
+//! names are read; a RAR archive whose names are encrypted counts as
+//! encrypted. The links of attached pages go to the link checks (see
+//! [`pages`]). It runs on both directions: a hijacked account sending
+//! programs is as bad as receiving them.
 
+mod rar;
 mod zip;
 
 use super::{Context, Findings};
@@ -267,23 +269,33 @@ impl Found {
         {
             self.executable.push(label.clone());
         }
-        if zip::is_zip(bytes) {
-            let mut macros = false;
-            for entry in zip::entries(bytes) {
-                let member = entry.name.rsplit('/').next().unwrap_or(&entry.name);
-                if member.is_empty() {
-                    continue; // a directory
-                }
-                let member_label = format!("{label}: {}", shown(&entry.name));
-                if entry.encrypted && self.archive_encrypted.last() != Some(&label) {
-                    self.archive_encrypted.push(label.clone());
-                }
-                macros |= member.eq_ignore_ascii_case(VBA_PROJECT);
-                self.name(lists, member, &member_label, true);
+        let (members, sealed) = if zip::is_zip(bytes) {
+            (zip::entries(bytes), false)
+        } else if rar::is_rar(bytes) {
+            let listing = rar::listing(bytes);
+            (listing.entries, listing.sealed)
+        } else {
+            return;
+        };
+        // An archive whose names are encrypted is sealed as a whole.
+        if sealed {
+            self.archive_encrypted.push(label.clone());
+        }
+        let mut macros = false;
+        for entry in members {
+            let member = entry.name.rsplit('/').next().unwrap_or(&entry.name);
+            if member.is_empty() {
+                continue; // a directory
             }
-            if macros {
-                self.macros.push(label);
+            let member_label = format!("{label}: {}", shown(&entry.name));
+            if entry.encrypted && self.archive_encrypted.last() != Some(&label) {
+                self.archive_encrypted.push(label.clone());
             }
+            macros |= member.eq_ignore_ascii_case(VBA_PROJECT);
+            self.name(lists, member, &member_label, true);
+        }
+        if macros {
+            self.macros.push(label);
         }
     }
 
@@ -594,6 +606,50 @@ mod tests {
                 "an encrypted zip",
                 vec![(attached("invoice.zip", "application/zip"), zip_sealed)],
                 &[("ATTACH_ARCHIVE_ENCRYPTED", &["invoice.zip"])],
+            ),
+            (
+                "a RAR 4 archive: a program, a script hidden by a right-to-left override, sealed macros",
+                vec![(
+                    attached("scan.rar", "application/x-rar-compressed"),
+                    include_bytes!("testdata/rar4.rar").to_vec(),
+                )],
+                &[
+                    ("ATTACH_DOUBLE_EXTENSION", &["scan.rar: Invoice_2291.pdf.exe"]),
+                    ("ATTACH_NAME_BIDI", &["scan.rar: Rechnung_\\u{202e}fdp.js"]),
+                    ("ATTACH_MACRO_DOCUMENT", &["scan.rar: sealed.xlsm"]),
+                    (
+                        "ATTACH_ARCHIVE_EXECUTABLE",
+                        &["scan.rar: Invoice_2291.pdf.exe", "scan.rar: Rechnung_\\u{202e}fdp.js"],
+                    ),
+                    ("ATTACH_ARCHIVE_ENCRYPTED", &["scan.rar"]),
+                ],
+            ),
+            (
+                "a RAR 5 archive holding a screen saver",
+                vec![(
+                    attached("docs.rar", "application/vnd.rar"),
+                    include_bytes!("testdata/rar5.rar").to_vec(),
+                )],
+                &[
+                    ("ATTACH_DOUBLE_EXTENSION", &["docs.rar: Счёт.pdf.scr"]),
+                    ("ATTACH_MACRO_DOCUMENT", &["docs.rar: sealed.docm"]),
+                    ("ATTACH_ARCHIVE_EXECUTABLE", &["docs.rar: Счёт.pdf.scr"]),
+                    ("ATTACH_ARCHIVE_ENCRYPTED", &["docs.rar"]),
+                ],
+            ),
+            (
+                "RAR archives whose names are encrypted",
+                vec![
+                    (
+                        attached("a.rar", "application/octet-stream"),
+                        include_bytes!("testdata/rar4-headers-encrypted.rar").to_vec(),
+                    ),
+                    (
+                        attached("b.rar", "application/octet-stream"),
+                        include_bytes!("testdata/rar5-headers-encrypted.rar").to_vec(),
+                    ),
+                ],
+                &[("ATTACH_ARCHIVE_ENCRYPTED", &["a.rar", "b.rar"])],
             ),
             (
                 "a macro document by its extension",
