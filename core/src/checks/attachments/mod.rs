@@ -459,6 +459,34 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
     }
 }
 
+/// Damaged copies of an archive for the readers' robustness tests:
+/// every byte overwritten in turn with each of `values`, then 20 000
+/// copies with four pseudo-random bytes overwritten. With each copy goes
+/// where it was damaged, for the failure message.
+#[cfg(test)]
+fn damaged_copies<'a>(archive: &'a [u8], values: &'a [u8]) -> impl Iterator<Item = (String, Vec<u8>)> + 'a {
+    let each_byte = (0..archive.len()).flat_map(move |at| {
+        values.iter().map(move |&value| {
+            let mut damaged = archive.to_vec();
+            damaged[at] = value;
+            (format!("byte {at} = {value}"), damaged)
+        })
+    });
+    let mut state = 0x2545_f491_u32;
+    let random = (0..20_000).map(move |round| {
+        let mut damaged = archive.to_vec();
+        for _ in 0..4 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let at = state as usize % damaged.len();
+            damaged[at] = (state >> 24) as u8;
+        }
+        (format!("random damage {round}"), damaged)
+    });
+    each_byte.chain(random)
+}
+
 #[cfg(test)]
 mod tests {
     use super::zip::tests::archive;

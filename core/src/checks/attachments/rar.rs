@@ -6,7 +6,7 @@
 //!
 //! Directories are left out, and names use `/` as the separator.
 
-use super::zip::Entry;
+use super::zip::{Entry, u16_at};
 use std::borrow::Cow;
 
 /// Most members read from one archive.
@@ -46,14 +46,8 @@ pub fn listing(bytes: &[u8]) -> Listing<'_> {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<usize> {
-    let s = b.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([s[0], s[1]]) as usize)
-}
-
 fn u32_at(b: &[u8], at: usize) -> Option<u64> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as u64)
+    super::zip::u32_at(b, at).map(|v| v as u64)
 }
 
 /// A stored path with `/` as its separator.
@@ -436,29 +430,12 @@ mod tests {
     #[test]
     fn damaged_archives_give_some_members_or_none_and_never_panic() {
         for archive in [RAR4, RAR5, RAR4_SEALED, RAR5_SEALED] {
-            for at in 0..archive.len() {
-                for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
-                    let mut damaged = archive.to_vec();
-                    damaged[at] = value;
-                    // Every member needs a block of at least six bytes.
-                    assert!(
-                        listing(&damaged).entries.len() <= archive.len() / 6,
-                        "byte {at} = {value}"
-                    );
-                    assert!(listing(&archive[..at]).entries.len() <= 4, "cut at {at}");
-                }
+            for (what, damaged) in super::super::damaged_copies(archive, &[0x00, 0x01, 0x7f, 0x80, 0xff]) {
+                // Every member needs a block of at least six bytes.
+                assert!(listing(&damaged).entries.len() <= archive.len() / 6, "{what}");
             }
-            let mut state = 0x2545_f491_u32;
-            for _ in 0..20_000 {
-                let mut damaged = archive.to_vec();
-                for _ in 0..4 {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
-                    let at = state as usize % damaged.len();
-                    damaged[at] = (state >> 24) as u8;
-                }
-                assert!(listing(&damaged).entries.len() <= MAX_ENTRIES);
+            for at in 0..archive.len() {
+                assert!(listing(&archive[..at]).entries.len() <= 4, "cut at {at}");
             }
         }
     }

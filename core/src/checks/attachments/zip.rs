@@ -29,12 +29,12 @@ pub fn entries(bytes: &[u8]) -> Vec<Entry<'_>> {
     central_directory(bytes).unwrap_or_else(|| local_headers(bytes))
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<usize> {
+pub(super) fn u16_at(b: &[u8], at: usize) -> Option<usize> {
     let s = b.get(at..at.checked_add(2)?)?;
     Some(u16::from_le_bytes([s[0], s[1]]) as usize)
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<usize> {
+pub(super) fn u32_at(b: &[u8], at: usize) -> Option<usize> {
     let s = b.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
 }
@@ -224,33 +224,18 @@ pub(crate) mod tests {
 
     #[test]
     fn damaged_archives_give_some_members_or_none_and_never_panic() {
-        // Every byte of a small archive overwritten in turn with values
-        // that break lengths and offsets, and a run of pseudo-random
-        // damage: the reader must stay within the bytes it was given.
+        // Values that break lengths and offsets, and random damage: the
+        // reader must stay within the bytes it was given.
         let zip = archive(&[
             ("a.txt", b"hello", false),
             ("b/c.exe", b"MZ", true),
             ("d.docm", b"", false),
         ]);
-        for at in 0..zip.len() {
-            for value in [0x00, 0x01, 0x7f, 0xff] {
-                let mut damaged = zip.clone();
-                damaged[at] = value;
-                assert!(entries(&damaged).len() <= 3, "byte {at} = {value}");
-                assert!(entries(&damaged[..at]).len() <= 3, "cut at {at}");
-            }
+        for (what, damaged) in super::super::damaged_copies(&zip, &[0x00, 0x01, 0x7f, 0xff]) {
+            assert!(entries(&damaged).len() <= 3, "{what}");
         }
-        let mut state = 0x2545_f491_u32;
-        for _ in 0..20_000 {
-            let mut damaged = zip.clone();
-            for _ in 0..4 {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                let at = state as usize % damaged.len();
-                damaged[at] = (state >> 24) as u8;
-            }
-            assert!(entries(&damaged).len() <= MAX_ENTRIES);
+        for at in 0..zip.len() {
+            assert!(entries(&zip[..at]).len() <= 3, "cut at {at}");
         }
     }
 }
