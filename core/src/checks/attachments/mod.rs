@@ -307,18 +307,12 @@ impl Found {
         if page.forms.password_fields > 0 {
             self.html_password.push(label.clone());
         }
-        let lower = page.html.to_ascii_lowercase();
-        let has = |needles: &[&str]| {
-            needles
-                .iter()
-                .any(|n| memchr::memmem::find(lower.as_bytes(), n.as_bytes()).is_some())
-        };
         if let Some(target) = &page.refresh {
             self.html_redirect.push(format!("{label}: {}", shown(target)));
-        } else if has(SCRIPT_REDIRECTS) {
+        } else if page.script_redirect {
             self.html_redirect.push(format!("{label}: script"));
         }
-        if has(SMUGGLING_DECODES) && has(SMUGGLING_FILES) {
+        if page.smuggling {
             self.html_smuggling.push(label.clone());
         }
     }
@@ -364,20 +358,49 @@ fn walk(
     }
 }
 
-/// A web page attached to a message: a file the browser opens, where the
-/// reader sees no address bar.
+/// A web page attached to a message (a file the browser opens, where the
+/// reader sees no address bar), as its first [`MAX_HTML_BYTES`] bytes
+/// read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     /// Its name as options show it.
     pub label: String,
-    /// Its first [`MAX_HTML_BYTES`] bytes, read as UTF-8.
-    pub html: String,
     /// Its forms, password fields and where the forms submit.
     pub forms: html::Forms,
     /// Where its `<meta http-equiv="refresh">` sends the browser.
     pub refresh: Option<String>,
+    /// Its script sets the browser's location.
+    pub script_redirect: bool,
+    /// Its script decodes data it carries into a file (HTML smuggling).
+    pub smuggling: bool,
     /// Its `<a href>` links, at most [`MAX_PAGE_LINKS`].
     pub links: Vec<Link>,
+}
+
+impl Page {
+    /// Reads a page named `label`.
+    fn read(label: String, bytes: &[u8]) -> Page {
+        let html = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_HTML_BYTES)]);
+        let mut forms = html::Forms::default();
+        html::scan_forms(&html, &mut forms);
+        let mut links = Vec::new();
+        html::extract_links(&html, &mut links);
+        links.truncate(MAX_PAGE_LINKS);
+        let lower = html.to_ascii_lowercase();
+        let has = |needles: &[&str]| {
+            needles
+                .iter()
+                .any(|n| memchr::memmem::find(lower.as_bytes(), n.as_bytes()).is_some())
+        };
+        Page {
+            label,
+            refresh: html::meta_refresh(&html),
+            forms,
+            script_redirect: has(SCRIPT_REDIRECTS),
+            smuggling: has(SMUGGLING_DECODES) && has(SMUGGLING_FILES),
+            links,
+        }
+    }
 }
 
 /// The web pages attached to `msg` and to the messages attached to it,
@@ -399,21 +422,7 @@ pub fn pages(msg: &Message<'_>) -> Vec<Page> {
                 .0
                 .is_some_and(|e| HTML_EXTENSIONS.contains(&e.as_str()));
         if is_page {
-            let bytes = part.contents();
-            let end = bytes.len().min(MAX_HTML_BYTES);
-            let html = String::from_utf8_lossy(&bytes[..end]).into_owned();
-            let mut forms = html::Forms::default();
-            html::scan_forms(&html, &mut forms);
-            let mut links = Vec::new();
-            html::extract_links(&html, &mut links);
-            links.truncate(MAX_PAGE_LINKS);
-            out.push(Page {
-                label: shown(name),
-                refresh: html::meta_refresh(&html),
-                forms,
-                links,
-                html,
-            });
+            out.push(Page::read(shown(name), part.contents()));
         }
     });
     out

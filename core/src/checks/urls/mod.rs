@@ -59,23 +59,17 @@ pub struct OtherLink {
 /// targets and links of its attached `pages`: [`MAX_OTHER_LINKS`] at
 /// most.
 pub fn other_links(msg: &Message<'_>, pages: &[Page]) -> Vec<OtherLink> {
-    let targets = |place: &str, hrefs: &mut dyn Iterator<Item = &String>| -> Vec<OtherLink> {
-        hrefs
-            .map(|href| OtherLink {
-                place: place.to_string(),
-                link: Link {
-                    href: href.clone(),
-                    text: String::new(),
-                },
-            })
-            .collect()
+    let target = |place: &str, href: &String| OtherLink {
+        place: place.to_string(),
+        link: Link {
+            href: href.clone(),
+            text: String::new(),
+        },
     };
-    let mut out = targets("form", &mut msg.forms().actions.iter());
+    let mut out: Vec<OtherLink> = msg.forms().actions.iter().map(|a| target("form", a)).collect();
     for page in pages {
-        out.extend(targets(
-            &page.label,
-            &mut page.forms.actions.iter().chain(&page.refresh),
-        ));
+        let targets = page.forms.actions.iter().chain(&page.refresh);
+        out.extend(targets.map(|href| target(&page.label, href)));
         out.extend(page.links.iter().map(|link| OtherLink {
             place: page.label.clone(),
             link: link.clone(),
