@@ -17,11 +17,13 @@
 //! attachment's name, its declared type, its first bytes (a Windows
 //! program is known by its header whatever it is called), the member
 //! names of zip and RAR archives (see [`zip`] and [`rar`]) and the forms
-//! of HTML attachments, in nested messages too. Nothing is decompressed or
-//! run, so an archive inside an archive is not opened, nor is a 7-Zip
-//! archive (it usually keeps its names compressed). An encrypted zip's
-//! names are read; a RAR archive whose names are encrypted counts as
-//! encrypted. The links of attached pages go to the link checks (see
+//! of HTML attachments, in nested messages too. Nothing is run, and the
+//! only thing decompressed is a zip or RAR archive that a zip holds,
+//! stored or deflated: it is opened too, two levels down, within 8 MiB a
+//! message (a zip bomb stops there). A 7-Zip archive is not read (it
+//! usually keeps its names compressed), nor an archive inside a RAR
+//! archive. An encrypted zip's names are read; a RAR archive whose names
+//! are encrypted counts as encrypted. The links of attached pages go to the link checks (see
 //! [`pages`]). It runs on both directions: a hijacked account sending
 //! programs is as bad as receiving them.
 
@@ -84,6 +86,13 @@ const MAX_ATTACHMENTS: usize = 64;
 const MAX_DEPTH: usize = 3;
 /// Most bytes of an HTML attachment read for forms.
 const MAX_HTML_BYTES: usize = 512 * 1024;
+/// How many levels of archives inside an archive are opened.
+const MAX_ARCHIVE_DEPTH: usize = 2;
+/// Most bytes read out of archives for the archives they hold, in one
+/// message (a zip bomb stops there).
+const MAX_INFLATED_BYTES: usize = 8 << 20;
+/// Extensions of the archive members that are opened.
+const ARCHIVE_EXTENSIONS: &[&str] = &["rar", "zip"];
 /// Most links kept of one attached page.
 pub const MAX_PAGE_LINKS: usize = 64;
 /// Most characters of a name shown in a symbol's option.
@@ -213,6 +222,8 @@ struct Found {
     html_password: Vec<String>,
     html_redirect: Vec<String>,
     html_smuggling: Vec<String>,
+    /// Bytes that archives inside archives may still take, read out.
+    inflate_left: usize,
 }
 
 impl Found {
@@ -269,6 +280,13 @@ impl Found {
         {
             self.executable.push(label.clone());
         }
+        self.archive(lists, &label, bytes, 0);
+    }
+
+    /// Looks at the members of `bytes` when it is a zip or RAR archive
+    /// called `label`, and into the archives a zip holds, stored or
+    /// deflated, [`MAX_ARCHIVE_DEPTH`] levels down.
+    fn archive(&mut self, lists: &Lists<'_>, label: &str, bytes: &[u8], depth: usize) {
         let (members, sealed) = if zip::is_zip(bytes) {
             (zip::entries(bytes), false)
         } else if rar::is_rar(bytes) {
@@ -279,7 +297,7 @@ impl Found {
         };
         // An archive whose names are encrypted is sealed as a whole.
         if sealed {
-            self.archive_encrypted.push(label.clone());
+            self.archive_encrypted.push(label.to_string());
         }
         let mut macros = false;
         for entry in members {
@@ -288,14 +306,23 @@ impl Found {
                 continue; // a directory
             }
             let member_label = format!("{label}: {}", shown(&entry.name));
-            if entry.encrypted && self.archive_encrypted.last() != Some(&label) {
-                self.archive_encrypted.push(label.clone());
+            if entry.encrypted && !self.archive_encrypted.iter().any(|l| l == label) {
+                self.archive_encrypted.push(label.to_string());
             }
             macros |= member.eq_ignore_ascii_case(VBA_PROJECT);
-            self.name(lists, member, &member_label, true);
+            let (_, ext) = self.name(lists, member, &member_label, true);
+            let inner = ext.is_some_and(|e| ARCHIVE_EXTENSIONS.contains(&e.as_str()))
+                && depth < MAX_ARCHIVE_DEPTH
+                && !entry.encrypted;
+            if let Some(data) = entry.data.filter(|_| inner)
+                && let Some(contents) = zip::contents(bytes, data, self.inflate_left)
+            {
+                self.inflate_left -= contents.len();
+                self.archive(lists, &member_label, &contents, depth + 1);
+            }
         }
         if macros {
-            self.macros.push(label);
+            self.macros.push(label.to_string());
         }
     }
 
@@ -442,7 +469,10 @@ pub fn check(cx: &Context<'_>, findings: &mut Findings) {
         decoy: cx.pack.list("decoy-extensions"),
         accepted: &cx.config.ok_attachments,
     };
-    let mut found = Found::default();
+    let mut found = Found {
+        inflate_left: MAX_INFLATED_BYTES,
+        ..Found::default()
+    };
     let mut budget = MAX_ATTACHMENTS;
     walk(parsed, 0, &mut budget, &mut |part| found.part(&lists, part));
     for page in cx.pages {
@@ -498,7 +528,7 @@ fn damaged_copies<'a>(archive: &'a [u8], values: &'a [u8]) -> impl Iterator<Item
 
 #[cfg(test)]
 mod tests {
-    use super::zip::tests::archive;
+    use super::zip::tests::{archive, archive_with};
     use super::*;
     use crate::checks::testing::run;
     use base64::Engine as _;
@@ -788,6 +818,63 @@ mod tests {
             want_sorted.sort();
             assert_eq!(got_sorted, want_sorted, "{what}");
         }
+    }
+
+    #[test]
+    fn archives_inside_zip_archives_are_opened() {
+        let program = windows_program();
+        let innermost = archive(&[("deep.exe", &program, false)]);
+        let level3 = archive(&[("level3.zip", &innermost, false)]);
+        let level2 = archive_with(&[("level2.zip", &level3, false), ("tool.js", b"x", false)], true);
+        let level1 = archive_with(&[("level1.zip", &level2, false)], true);
+        let raw = mail(&[(&attached("outer.zip", "application/zip"), &level1)]);
+        // Two levels inside the attachment are opened, not a third.
+        let want: Vec<(String, Vec<String>)> = vec![(
+            "ATTACH_ARCHIVE_EXECUTABLE".into(),
+            vec!["outer.zip: level1.zip: tool.js".into()],
+        )];
+        assert_eq!(fired(&raw), want);
+        let raw = mail(&[(&attached("outer.zip", "application/zip"), &level2)]);
+        assert_eq!(
+            fired(&raw),
+            vec![(
+                "ATTACH_ARCHIVE_EXECUTABLE".to_string(),
+                vec![
+                    "outer.zip: level2.zip: level3.zip: deep.exe".to_string(),
+                    "outer.zip: tool.js".to_string(),
+                ]
+            )]
+        );
+        // A RAR inside a zip, and an encrypted zip inside a zip (named,
+        // not opened).
+        let rar = include_bytes!("testdata/rar5-headers-encrypted.rar");
+        let sealed = archive(&[("x.exe", b"x", true)]);
+        let outer = archive_with(&[("a.rar", rar, false), ("b.zip", &sealed, true)], true);
+        let raw = mail(&[(&attached("files.zip", "application/zip"), &outer)]);
+        assert_eq!(
+            fired(&raw),
+            vec![(
+                "ATTACH_ARCHIVE_ENCRYPTED".to_string(),
+                vec!["files.zip: a.rar".to_string(), "files.zip".to_string()],
+            ),]
+        );
+    }
+
+    #[test]
+    fn a_zip_bomb_is_not_opened_past_the_budget() {
+        // 9 MiB of zeros and a program, stored; deflated in the
+        // attachment to a few kilobytes.
+        let zeros = vec![0u8; 9 << 20];
+        let inner = archive(&[("zeros.bin", &zeros, false), ("x.exe", b"MZ", false)]);
+        let outer = archive_with(&[("inner.zip", &inner, false)], true);
+        assert!(outer.len() < 64 << 10, "{}", outer.len());
+        let raw = mail(&[(&attached("bomb.zip", "application/zip"), &outer)]);
+        assert_eq!(fired(&raw), Vec::<(String, Vec<String>)>::new());
+        // The same program behind a small file is found.
+        let inner = archive(&[("x.exe", b"MZ", false)]);
+        let outer = archive_with(&[("inner.zip", &inner, false)], true);
+        let raw = mail(&[(&attached("small.zip", "application/zip"), &outer)]);
+        assert_eq!(fired(&raw).len(), 1);
     }
 
     #[test]

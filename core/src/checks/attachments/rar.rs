@@ -112,6 +112,7 @@ fn rar4(b: &[u8]) -> Listing<'_> {
                     out.entries.push(Entry {
                         name: path(rar4_name(raw, flags & RAR4_FILE_UNICODE != 0)),
                         encrypted: flags & RAR4_FILE_PASSWORD != 0,
+                        data: None,
                     });
                 }
             }
@@ -307,6 +308,7 @@ fn rar5_block<'a>(b: &'a [u8], start: usize, out: &mut Listing<'a>) -> Option<Op
                 out.entries.push(Entry {
                     name: path(String::from_utf8_lossy(name)),
                     encrypted: rar5_encrypted(extra_area),
+                    data: None,
                 });
             }
         }
